@@ -13,6 +13,8 @@ import sys
 
 COMMAND_MODULES = (
     "sf_notion_sync.sandbox.run",
+    "sf_notion_sync.local.commands",
+    "sf_notion_sync.local.demo",
 )
 
 

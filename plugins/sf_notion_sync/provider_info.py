@@ -1,8 +1,30 @@
-"""Registers this package as an Airflow provider so the `notion` connection type appears in the UI."""
+"""Registers this package as an Airflow provider so the `notion` connection type appears in the UI.
+
+Airflow 3 renders connection forms from the `conn-fields` JSON schemas declared here; the values
+land in the connection's extras under the same names.
+"""
 
 from __future__ import annotations
 
 from sf_notion_sync import __version__
+
+NOTION_CONN_FIELDS = {
+    "notion_version": {
+        "label": "Notion-Version",
+        "description": "API version header sent with every request (default 2025-09-03).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "budget_rate": {
+        "label": "Budget (requests/s)",
+        "description": "Average requests per second shared by every worker using this token (Notion: ~3).",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "budget_burst": {
+        "label": "Budget burst",
+        "description": "Requests that may be sent back to back before the average rate applies.",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+}
 
 
 def get_provider_info() -> dict:
@@ -11,17 +33,24 @@ def get_provider_info() -> dict:
         "name": "Salesforce to Notion sync",
         "description": "Notion hook with a shared rate budget, and DAGs that sync Salesforce objects to Notion.",
         "versions": [__version__],
-        "connection-types": [
-            {
-                "connection-type": "notion",
-                "hook-class-name": "sf_notion_sync.airflow.hooks.NotionHook",
-            }
-        ],
         "integrations": [
             {
                 "integration-name": "Notion",
                 "external-doc-url": "https://developers.notion.com/reference/intro",
                 "tags": ["software"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "notion",
+                "hook-class-name": "sf_notion_sync.airflow.hooks.NotionHook",
+                "hook-name": "Notion",
+                "conn-fields": NOTION_CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "Integration token", "host": "API base URL"},
+                    "placeholders": {"host": "https://api.notion.com (leave empty for the real API)"},
+                },
             }
         ],
     }

@@ -1,0 +1,45 @@
+# The first call bootstraps everything from python3 alone: uv in .tools/, then .venv from uv.lock.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced
+RUN := $(VENV)/bin/python -m sf_notion_sync.cli
+PYTEST_ARGS ?=
+
+.PHONY: all demo test bench lint airflow sandbox clean
+all: test
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	@touch $@
+
+## demo: the main job end to end on the sandbox emulators and a local Airflow (SQLite)
+demo: $(SYNCED)
+	$(RUN) demo $(DEMO_ARGS)
+
+## test: the whole test suite (PostgreSQL/Redis tests skip when those are not running, fail under CI)
+test: $(SYNCED)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## bench: throughput, latency and memory measurements, printed with their ratio to the limits
+bench: $(SYNCED)
+	$(VENV)/bin/python benchmarks/run_all.py
+
+lint: $(SYNCED)
+	$(VENV)/bin/ruff check .
+
+## airflow: a local Airflow (API server, scheduler, DAG processor, triggerer) on http://127.0.0.1:8080
+airflow: $(SYNCED)
+	$(RUN) airflow
+
+## sandbox: the Notion and Salesforce emulators in the foreground, printing the connection settings
+sandbox: $(SYNCED)
+	$(RUN) sandbox $(SANDBOX_ARGS)
+
+clean:
+	rm -rf .airflow .sandbox .pytest_cache .ruff_cache

@@ -1,0 +1,183 @@
+"""Airflow hooks: the Notion connection (token, base URL, version, budget) and the sync state database.
+
+The hooks own connections and build the I/O objects; operators stay thin and the engine never sees
+an Airflow object. The token goes from the connection straight into the client: it is never
+logged, returned in XCom, or put into an error message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from sf_notion_sync.notion import constants
+
+LIMITER_BACKENDS = ("sql", "redis", "local")
+
+
+@dataclass(frozen=True)
+class NotionSettings:
+    """What a Notion connection says, minus nothing: keep it out of logs (repr hides the token)."""
+
+    token: str
+    base_url: str
+    notion_version: str
+    rate: float
+    burst: int
+    limiter_backend: str
+    redis_conn_id: str | None
+
+    def __repr__(self) -> str:
+        return (f"NotionSettings(base_url={self.base_url!r}, notion_version={self.notion_version!r}, "
+                f"rate={self.rate:g}, burst={self.burst}, limiter_backend={self.limiter_backend!r})")
+
+
+def settings_from_connection(conn: Any) -> NotionSettings:
+    """Read and check a `notion` connection; errors name the connection and the field, never the token."""
+    conn_id = getattr(conn, "conn_id", "?")
+    extras = conn.extra_dejson or {}
+    if not conn.password:
+        raise ValueError(f"connection {conn_id!r}: the integration token (password field) is empty")
+
+    def number(name: str, default: float, kind: type) -> Any:
+        raw = extras.get(name)
+        if raw in (None, ""):
+            return kind(default)
+        try:
+            value = kind(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"connection {conn_id!r}: extra {name!r} must be a {kind.__name__}, got {raw!r}") from None
+        if value <= 0:
+            raise ValueError(f"connection {conn_id!r}: extra {name!r} must be > 0, got {raw!r}")
+        return value
+
+    backend = str(extras.get("limiter_backend") or "sql")
+    if backend not in LIMITER_BACKENDS:
+        raise ValueError(f"connection {conn_id!r}: extra 'limiter_backend' must be one of {LIMITER_BACKENDS}, got {backend!r}")
+    host = (conn.host or "").strip()
+    if host and "://" not in host:
+        host = f"https://{host}"
+    if host and conn.port:
+        host = f"{host}:{conn.port}"
+    return NotionSettings(
+        token=conn.password,
+        base_url=host.rstrip("/") or constants.DEFAULT_BASE_URL,
+        notion_version=str(extras.get("notion_version") or constants.NOTION_VERSION),
+        rate=number("budget_rate", constants.DEFAULT_RATE, float),
+        burst=number("budget_burst", constants.DEFAULT_BURST, int),
+        limiter_backend=backend,
+        redis_conn_id=extras.get("redis_conn_id") or None,
+    )
+
+
+class SyncStateHook(BaseHook):
+    """The sync state database: connection `sync_state_db` (a SQLAlchemy URL), else SQLite under AIRFLOW_HOME."""
+
+    conn_name_attr = "sync_state_conn_id"
+    default_conn_name = "sync_state_db"
+    conn_type = "generic"
+    hook_name = "Sync state database"
+
+    def __init__(self, sync_state_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.sync_state_conn_id = sync_state_conn_id
+
+    def get_url(self) -> str:
+        from sf_notion_sync.state.db import default_state_url, url_from_connection_fields
+
+        try:
+            conn = self.get_connection(self.sync_state_conn_id)
+        except Exception:  # not defined anywhere: the documented SQLite default applies
+            return default_state_url()
+        return url_from_connection_fields(conn.conn_type, conn.host, conn.login, conn.password,
+                                          conn.port, conn.schema)
+
+    @cached_property
+    def engine(self):
+        from sf_notion_sync.state.db import make_engine
+
+        return make_engine(self.get_url())
+
+    def get_store(self):
+        from sf_notion_sync.state.store import StateStore
+
+        return StateStore(self.engine)
+
+
+class NotionHook(BaseHook):
+    """Connection type `notion`: builds the throttled client sharing one budget per token."""
+
+    conn_name_attr = "notion_conn_id"
+    default_conn_name = "notion_default"
+    conn_type = "notion"
+    hook_name = "Notion"
+
+    def __init__(self, notion_conn_id: str = default_conn_name, sync_state_conn_id: str = "sync_state_db",
+                 dag_id: str = "") -> None:
+        super().__init__()
+        self.notion_conn_id = notion_conn_id
+        self.sync_state_conn_id = sync_state_conn_id
+        self.dag_id = dag_id
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "login", "extra"],
+            "relabeling": {"password": "Integration token", "host": "API base URL"},
+            "placeholders": {"host": constants.DEFAULT_BASE_URL},
+        }
+
+    @cached_property
+    def settings(self) -> NotionSettings:
+        return settings_from_connection(self.get_connection(self.notion_conn_id))
+
+    def get_limiter(self):
+        """The shared budget for this token, on the backend the connection names."""
+        from sf_notion_sync.notion.limiter import build_limiter
+
+        settings = self.settings
+        kwargs: dict[str, Any] = {"rate": settings.rate, "burst": settings.burst, "backend": settings.limiter_backend}
+        if settings.limiter_backend == "sql":
+            kwargs["engine"] = SyncStateHook(self.sync_state_conn_id).engine
+        elif settings.limiter_backend == "redis":
+            kwargs["redis_url"] = self.get_connection(settings.redis_conn_id or "redis_default").get_uri()
+        else:
+            kwargs["pool_slots"] = _notion_pool_slots()
+        return build_limiter(settings.token, **kwargs)
+
+    def get_conn(self):
+        """A ThrottledNotionClient; close it when done (it owns an HTTP connection pool)."""
+        from sf_notion_sync.notion.client import ThrottledNotionClient
+        from sf_notion_sync.notion.usage import UsageRecorder
+
+        settings = self.settings
+        engine = SyncStateHook(self.sync_state_conn_id).engine
+        return ThrottledNotionClient(
+            token=settings.token,
+            base_url=settings.base_url,
+            notion_version=settings.notion_version,
+            limiter=self.get_limiter(),
+            usage=UsageRecorder(engine, dag_id=self.dag_id),
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """GET /v1/users/me with the token: proves base URL, version and token together."""
+        try:
+            client = self.get_conn()
+            try:
+                me = client.users_me()
+            finally:
+                client.close()
+        except Exception as exc:  # the UI shows the message; it never contains the token
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected as {me.get('name') or me.get('id')} ({me.get('type', 'user')})"
+
+
+def _notion_pool_slots() -> int:
+    """Slots of pool `notion_api` as declared in include/pools.json (the per-process fallback divides by it)."""
+    from sf_notion_sync.config import pool_slots
+
+    return pool_slots("notion_api")

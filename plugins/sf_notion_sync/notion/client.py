@@ -1,0 +1,441 @@
+"""ThrottledNotionClient: notion_client.Client behind the shared limiter, with one retry policy.
+
+Every call: limiter.reserve -> sleep a short wait, or raise DeferRequested for a long one when the
+caller may defer -> send -> classify -> tenacity. The SDK's own retry is off (``retry=False``) so
+retries never stack, and it runs on our httpx client (keep-alive pool, split timeouts). We never use
+``with Client()``: the SDK would swap our httpx client for a fresh one; ``close()`` is explicit.
+
+Retry policy: 429/529 pause the shared limiter for Retry-After, so the next attempt's reserve()
+holds this and every other worker until then; transient errors back off exponentially with jitter,
+for reads and idempotent updates only. A page create with an unknown outcome (timeout, 5xx, dropped
+connection) is never re-sent blindly: the next attempt first looks the page up by its Salesforce Id
+property and creates only when it is not there (invariant 2).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import tenacity
+from notion_client import Client, ClientOptions
+from notion_client.errors import NotionClientErrorBase
+
+from . import constants as C
+from .errors import DeferRequested, ErrorKind, NotionApiError, from_exception
+from .limiter import REASON_CONNECTION, REASON_WORKSPACE, MemoryBackend, NotionRateLimiter, token_fingerprint
+from .usage import UsageRecorder, template_endpoint
+
+TEXT_ID_TYPES = ("rich_text", "title")
+
+
+@dataclass
+class CallStats:
+    """Rate-limit information about one call (or, in ``client.totals``, all calls so far)."""
+
+    attempts: int = 0
+    waited_s: float = 0.0
+    rate_limited: int = 0
+    transient_errors: int = 0
+    lookups: int = 0
+    request_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: CallStats) -> None:
+        self.attempts += other.attempts
+        self.waited_s += other.waited_s
+        self.rate_limited += other.rate_limited
+        self.transient_errors += other.transient_errors
+        self.lookups += other.lookups
+        self.request_ids.extend(other.request_ids[-20:])
+        del self.request_ids[:-100]  # keep the recent ones only: totals live as long as the client
+
+
+@dataclass
+class ApiResult:
+    data: dict[str, Any]
+    stats: CallStats
+    recovered: bool = False
+    """create_page only: the page already existed (found by lookup after an unknown outcome)."""
+
+
+@dataclass
+class QueryPage:
+    """One page of a data-source query; ``next_cursor`` lets a deferred task resume."""
+
+    results: list[dict[str, Any]]
+    next_cursor: str | None
+    incomplete_reason: str | None
+    stats: CallStats
+
+
+def _rate_limit_reason(raw: str | None) -> str:
+    return REASON_WORKSPACE if raw and ("space" in raw or "workspace" in raw) else REASON_CONNECTION
+
+
+class ThrottledNotionClient:
+    """A Notion client that stays within the shared budget and retries safely.
+
+    ``limiter`` defaults to a per-process one at the documented budget; pass a shared one (SQL or
+    Redis, see limiter.build_limiter) when several processes use the token. ``allow_defer`` makes a
+    wait longer than ``defer_threshold_s`` raise DeferRequested instead of sleeping.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = C.DEFAULT_BASE_URL,
+        notion_version: str = C.NOTION_VERSION,
+        limiter: NotionRateLimiter | None = None,
+        usage: UsageRecorder | None = None,
+        allow_defer: bool = False,
+        defer_threshold_s: float = C.DEFER_THRESHOLD_S,
+        max_attempts: int = C.MAX_ATTEMPTS,
+        max_rate_limited: int = 20,
+        max_elapsed_s: float = C.RETRY_MAX_ELAPSED_S,
+        backoff_initial_s: float = C.BACKOFF_INITIAL_S,
+        backoff_max_s: float = C.BACKOFF_MAX_S,
+        connect_timeout_s: float = C.CONNECT_TIMEOUT_S,
+        read_timeout_s: float = C.READ_TIMEOUT_S,
+        max_connections: int = C.MAX_CONNECTIONS,
+        max_keepalive_connections: int = C.MAX_KEEPALIVE_CONNECTIONS,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not token:
+            raise ValueError("a Notion token is required")
+        self.base_url = base_url.rstrip("/")
+        self.fingerprint = token_fingerprint(token)
+        self._owns_limiter = limiter is None
+        self.limiter = limiter or NotionRateLimiter(MemoryBackend(), self.fingerprint, clock=clock)
+        self.usage = usage
+        self.allow_defer = allow_defer
+        self.defer_threshold_s = defer_threshold_s
+        self.max_attempts = max_attempts
+        self.max_rate_limited = max_rate_limited
+        self.max_elapsed_s = max_elapsed_s
+        self.backoff = tenacity.wait_random_exponential(multiplier=backoff_initial_s, max=backoff_max_s)
+        self._sleep = sleep
+        self._clock = clock
+        self._local = threading.local()
+        self.totals = CallStats()
+
+        self._http = httpx.Client(
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections),
+            event_hooks={"response": [self._on_response]},
+        )
+        options = ClientOptions(base_url=self.base_url, notion_version=notion_version, retry=False)
+        self._sdk = Client(options=options, client=self._http)
+        # The SDK's client setter replaced timeout and headers: set ours. The token lives only in the
+        # httpx headers, whose repr masks Authorization (not in ClientOptions, whose repr would show it).
+        self._http.timeout = httpx.Timeout(
+            read_timeout_s, connect=connect_timeout_s, write=C.WRITE_TIMEOUT_S, pool=C.POOL_TIMEOUT_S
+        )
+        self._http.headers["Authorization"] = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return f"ThrottledNotionClient(base_url={self.base_url!r}, token={self.fingerprint}, limiter={self.limiter!r})"
+
+    def close(self) -> None:
+        if self.usage is not None:
+            self.usage.close()
+        self._http.close()
+        if self._owns_limiter:
+            self.limiter.close()
+
+    def __enter__(self) -> ThrottledNotionClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the one way a request is sent --------------------------------------------------------------
+
+    def _on_response(self, response: httpx.Response) -> None:
+        self._local.status = response.status_code
+        self._local.request_id = response.headers.get("x-request-id")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+        record_id: str | None = None,
+        allow_defer: bool | None = None,
+    ) -> ApiResult:
+        """Send one API call (``path`` relative to /v1/) under the budget and the retry policy.
+
+        ``idempotent`` (default: GET/PATCH/DELETE and queries) allows retrying transient errors;
+        429/529 are always retried since Notion did not process the request.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "PATCH", "DELETE") or path.endswith("/query")
+        stats = CallStats()
+        try:
+            data = self._retrying(stats, idempotent)(
+                self._send, method, path, body=body, query=query, stats=stats, record_id=record_id, allow_defer=allow_defer
+            )
+        finally:
+            self.totals.add(stats)
+        return ApiResult(data=data, stats=stats)
+
+    def _retrying(self, stats: CallStats, retry_transient: bool) -> tenacity.Retrying:
+        def should_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, NotionApiError):
+                return False
+            return exc.kind is ErrorKind.RATE_LIMITED or (exc.kind is ErrorKind.TRANSIENT and retry_transient)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.seconds_since_start is not None and state.seconds_since_start >= self.max_elapsed_s:
+                return True
+            return stats.rate_limited >= self.max_rate_limited or stats.transient_errors >= self.max_attempts
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            # Rate-limited: the limiter is paused until Retry-After, so the next reserve() waits.
+            # Transient: exponential backoff with full jitter, counted from transient failures only.
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, NotionApiError) and exc.kind is ErrorKind.TRANSIENT:
+                return self.backoff(_AttemptView(stats.transient_errors))
+            return 0.0
+
+        def sleep(seconds: float) -> None:
+            stats.waited_s += seconds
+            self._sleep(seconds)
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(should_retry), stop=stop, wait=wait, sleep=sleep, reraise=True
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None,
+        query: dict[str, Any] | None,
+        stats: CallStats,
+        record_id: str | None,
+        allow_defer: bool | None,
+    ) -> dict[str, Any]:
+        defer = self.allow_defer if allow_defer is None else allow_defer
+        wait = self.limiter.reserve(max_wait=self.defer_threshold_s if defer else None)
+        if defer and wait > self.defer_threshold_s:
+            raise DeferRequested(wait, self._clock() + wait)
+        if wait > 0:
+            stats.waited_s += wait
+            self._sleep(wait)
+        stats.attempts += 1
+        self._local.status, self._local.request_id = 0, None
+        started = time.perf_counter()
+        try:
+            data = self._sdk.request(path=path, method=method, query=query, body=body)
+        except (NotionClientErrorBase, httpx.TransportError, json.JSONDecodeError) as exc:
+            error = from_exception(exc, method=method, endpoint=template_endpoint(method, path), record_id=record_id)
+            self._record(method, path, error.status, started)
+            if error.request_id:
+                stats.request_ids.append(error.request_id)
+            if error.kind is ErrorKind.RATE_LIMITED:
+                stats.rate_limited += 1
+                retry_after = C.RETRY_AFTER_FALLBACK_S if error.retry_after is None else error.retry_after
+                self.limiter.pause(retry_after, _rate_limit_reason(error.rate_limit_reason))
+            elif error.kind is ErrorKind.TRANSIENT:
+                stats.transient_errors += 1
+            raise error from exc
+        self._record(method, path, getattr(self._local, "status", 0) or 200, started)
+        request_id = (data.get("request_id") if isinstance(data, dict) else None) or self._local.request_id
+        if request_id:
+            stats.request_ids.append(request_id)
+        return data
+
+    def _record(self, method: str, path: str, status: int, started: float) -> None:
+        if self.usage is not None:
+            self.usage.record(method, path, status, (time.perf_counter() - started) * 1000.0)
+
+    # --- endpoints the engine uses ------------------------------------------------------------------
+
+    def retrieve_database(self, database_id: str) -> ApiResult:
+        return self.request("GET", f"databases/{database_id}")
+
+    def retrieve_data_source(self, data_source_id: str) -> ApiResult:
+        return self.request("GET", f"data_sources/{data_source_id}")
+
+    def query_page(
+        self,
+        data_source_id: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        sorts: list[dict[str, Any]] | None = None,
+        start_cursor: str | None = None,
+        page_size: int = C.MAX_PAGE_SIZE,
+    ) -> QueryPage:
+        """One page of results; resume a long listing from ``next_cursor``."""
+        body: dict[str, Any] = {"page_size": min(page_size, C.MAX_PAGE_SIZE)}
+        if filter:
+            body["filter"] = filter
+        if sorts:
+            body["sorts"] = sorts
+        if start_cursor:
+            body["start_cursor"] = start_cursor
+        result = self.request("POST", f"data_sources/{data_source_id}/query", body=body, idempotent=True)
+        data = result.data
+        status = data.get("request_status") or {}
+        return QueryPage(
+            results=list(data.get("results") or []),
+            next_cursor=data.get("next_cursor") if data.get("has_more") else None,
+            incomplete_reason=status.get("incomplete_reason") if isinstance(status, dict) else None,
+            stats=result.stats,
+        )
+
+    def query_data_source(
+        self,
+        data_source_id: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        sorts: list[dict[str, Any]] | None = None,
+        start_cursor: str | None = None,
+        page_size: int = C.MAX_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page the query returns (up to Notion's 10,000-result cap; see query_windowed)."""
+        cursor = start_cursor
+        for _ in range(C.QUERY_RESULT_CAP // max(1, min(page_size, C.MAX_PAGE_SIZE)) + 1):
+            page = self.query_page(data_source_id, filter=filter, sorts=sorts, start_cursor=cursor, page_size=page_size)
+            yield from page.results
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def query_windowed(
+        self,
+        data_source_id: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        created_on_or_after: str | None = None,
+        page_size: int = C.MAX_PAGE_SIZE,
+        max_windows: int = 10_000,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page, past the 10,000-result cap: windows by created_time, ascending. When a
+        window is cut (request_status.incomplete_reason), the next starts at the last created_time
+        seen; pages at that boundary are deduplicated by id."""
+        start = created_on_or_after
+        boundary: str | None = None
+        seen_at_boundary: set[str] = set()
+        for _ in range(max_windows):
+            clauses = [filter] if filter else []
+            if start:
+                clauses.append({"timestamp": "created_time", "created_time": {"on_or_after": start}})
+            window_filter = clauses[0] if len(clauses) == 1 else ({"and": clauses} if clauses else None)
+            sorts = [{"timestamp": "created_time", "direction": "ascending"}]
+            incomplete, new = False, 0
+            cursor: str | None = None
+            for _page in range(C.QUERY_RESULT_CAP // max(1, min(page_size, C.MAX_PAGE_SIZE)) + 1):
+                page = self.query_page(
+                    data_source_id, filter=window_filter, sorts=sorts, start_cursor=cursor, page_size=page_size
+                )
+                incomplete = incomplete or bool(page.incomplete_reason)
+                for item in page.results:
+                    created = item.get("created_time")
+                    if created == boundary and item["id"] in seen_at_boundary:
+                        continue
+                    if created != boundary:
+                        boundary, seen_at_boundary = created, set()
+                    seen_at_boundary.add(item["id"])
+                    new += 1
+                    yield item
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+            if not incomplete:
+                return
+            if new == 0 or boundary is None:
+                raise NotionApiError(
+                    f"windowed query cannot advance: more than {C.QUERY_RESULT_CAP} pages share created_time {boundary}",
+                    code="query_window_stuck",
+                    kind=ErrorKind.FATAL,
+                )
+            start = boundary
+        raise NotionApiError(f"windowed query did not finish in {max_windows} windows", kind=ErrorKind.FATAL)
+
+    def find_page_by_sf_id(
+        self, data_source_id: str, id_property: str, sf_id: str, *, property_type: str = "rich_text"
+    ) -> dict[str, Any] | None:
+        """The (oldest) live page whose Salesforce Id property equals ``sf_id``, or None."""
+        if property_type not in TEXT_ID_TYPES:
+            raise ValueError(f"the Salesforce Id property must be title or rich_text, not {property_type!r}")
+        page = self.query_page(
+            data_source_id,
+            filter={"property": id_property, property_type: {"equals": sf_id}},
+            sorts=[{"timestamp": "created_time", "direction": "ascending"}],
+            page_size=1,
+        )
+        return page.results[0] if page.results else None
+
+    def create_page(
+        self,
+        data_source_id: str,
+        properties: dict[str, Any],
+        *,
+        sf_id: str,
+        id_property: str,
+        id_property_type: str = "rich_text",
+        children: list[dict[str, Any]] | None = None,
+        lookup_first: bool = False,
+        allow_defer: bool | None = None,
+    ) -> ApiResult:
+        """Create a page for Salesforce record ``sf_id`` without ever duplicating it.
+
+        After an unknown outcome (or with ``lookup_first``, when an earlier process may have sent
+        the create) the page is looked up by ``id_property`` first; ``recovered`` says it was found.
+        """
+        body: dict[str, Any] = {"parent": {"type": "data_source_id", "data_source_id": data_source_id}, "properties": properties}
+        if children:
+            body["children"] = children
+        stats = CallStats()
+        pending_lookup = lookup_first
+
+        def attempt() -> tuple[dict[str, Any], bool]:
+            nonlocal pending_lookup
+            if pending_lookup:
+                stats.lookups += 1
+                found = self.find_page_by_sf_id(data_source_id, id_property, sf_id, property_type=id_property_type)
+                if found is not None:
+                    return found, True
+                pending_lookup = False
+            try:
+                return self._send(
+                    "POST", "pages", body=body, query=None, stats=stats, record_id=sf_id, allow_defer=allow_defer
+                ), False
+            except NotionApiError as exc:
+                pending_lookup = exc.kind is ErrorKind.TRANSIENT  # it may have been created
+                raise
+
+        try:
+            data, recovered = self._retrying(stats, retry_transient=True)(attempt)
+        except DeferRequested as exc:
+            exc.pending_lookup = pending_lookup
+            raise
+        finally:
+            self.totals.add(stats)
+        return ApiResult(data=data, stats=stats, recovered=recovered)
+
+    def update_page(self, page_id: str, properties: dict[str, Any], *, record_id: str | None = None) -> ApiResult:
+        return self.request("PATCH", f"pages/{page_id}", body={"properties": properties}, record_id=record_id)
+
+    def trash_page(self, page_id: str, *, record_id: str | None = None) -> ApiResult:
+        return self.request("PATCH", f"pages/{page_id}", body={"in_trash": True}, record_id=record_id)
+
+
+@dataclass
+class _AttemptView:
+    """What tenacity's wait strategies read: the attempt number to back off from."""
+
+    attempt_number: int

@@ -1,0 +1,53 @@
+"""Notion API facts and our documented defaults, in one place so that tests and docs agree."""
+
+from __future__ import annotations
+
+NOTION_VERSION = "2025-09-03"
+DEFAULT_BASE_URL = "https://api.notion.com"
+
+# Budget: Notion documents ~3 requests/s on average per connection, with short bursts allowed.
+DEFAULT_RATE = 3.0
+DEFAULT_BURST = 5
+DEFER_THRESHOLD_S = 10.0
+"""Waits longer than this defer the Airflow task instead of sleeping in a worker slot."""
+
+# Adaptive rate after a 429/529: multiply by BACKOFF_FACTOR (never below RATE_FLOOR), then add
+# RECOVERY_STEP back for each RECOVERY_PERIOD_S without another 429.
+BACKOFF_FACTOR = 0.7
+RATE_FLOOR = 0.1
+RECOVERY_STEP = 0.1
+RECOVERY_PERIOD_S = 15.0
+
+# HTTP client.
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+WRITE_TIMEOUT_S = 30.0
+POOL_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 10
+MAX_KEEPALIVE_CONNECTIONS = 5
+
+# Retries (ours; the SDK's own retry is off).
+MAX_ATTEMPTS = 6
+RETRY_MAX_ELAPSED_S = 600.0
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 30.0
+RETRY_AFTER_FALLBACK_S = 2.0
+"""Used when a 429/529 carries no usable Retry-After."""
+RETRY_AFTER_MAX_S = 900.0
+"""A Retry-After beyond this is treated as this (a bad header must not stall a sync for hours)."""
+
+# Notion request limits.
+MAX_TEXT_CONTENT = 2000
+MAX_ARRAY_ITEMS = 100
+MAX_RICH_TEXT_ITEMS = MAX_ARRAY_ITEMS
+MAX_MULTI_SELECT = MAX_ARRAY_ITEMS
+MAX_RELATIONS = MAX_ARRAY_ITEMS
+MAX_SELECT_NAME = 100
+MAX_URL = 2000
+MAX_EMAIL = 200
+MAX_PHONE = 200
+MAX_PAYLOAD_BYTES = 500_000
+MAX_BLOCKS = 1000
+MAX_PAGE_SIZE = 100
+QUERY_RESULT_CAP = 10_000
+"""A data-source query stops after this many results (request_status.incomplete_reason)."""

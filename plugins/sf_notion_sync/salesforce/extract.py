@@ -1,0 +1,337 @@
+"""Streamed extraction of Salesforce records: REST for small results, Bulk API 2.0 for large ones.
+
+Nothing here holds a whole result (invariant 5): REST pages (<= 2,000 records) and Bulk CSV pages
+(`page_size` records) are parsed and yielded one record at a time, so memory depends on the page
+size, never on the number of records. Both paths yield the same plain dicts, typed from the describe,
+so that a content hash does not change when a run switches between REST and Bulk.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from .soql import CURSOR_FIELD, ObjectSchema, build_count, build_query, describe_object
+
+DEFAULT_BULK_THRESHOLD = 10_000
+DEFAULT_BULK_PAGE_SIZE = 10_000
+DEFAULT_BULK_POLL_SECONDS = 0.5
+DEFAULT_DEDUPE_WINDOW = 20_000
+# getDeleted only answers for the last 15 days (the recycle bin's retention).
+DELETED_WINDOW = timedelta(days=15)
+# getDeleted/getUpdated refuse spans longer than 30 days.
+_MAX_REPLICATION_SPAN = timedelta(days=30)
+
+_INT_TYPES = frozenset({"int", "long"})
+_FLOAT_TYPES = frozenset({"double", "currency", "percent"})
+
+
+class ExtractError(RuntimeError):
+    """Salesforce returned something extraction cannot turn into records."""
+
+
+class DeletedWindowMissed(RuntimeError):
+    """getDeleted cannot cover the asked start any more; the caller must reconcile instead."""
+
+    def __init__(self, object_name: str, start: datetime, earliest: datetime | str | None):
+        self.object_name = object_name
+        self.start = start
+        self.earliest = earliest
+        since = f"; the earliest date available is {earliest}" if earliest else ""
+        super().__init__(
+            f"getDeleted for {object_name} cannot reach back to {start.isoformat()} "
+            f"(Salesforce keeps deletes for {DELETED_WINDOW.days} days{since}); run a reconcile instead"
+        )
+
+
+@dataclass
+class ExtractStats:
+    """Counts of one extraction, filled while it streams; safe to put in XCom (no payloads)."""
+
+    object_name: str
+    mode: str  # 'rest' | 'bulk'
+    total: int  # COUNT() before extraction
+    soql: str
+    yielded: int = 0
+    pages: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "object": self.object_name,
+            "mode": self.mode,
+            "total": self.total,
+            "yielded": self.yielded,
+            "pages": self.pages,
+            "duplicates": self.duplicates,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Extraction:
+    """An iterator of records that also carries its `stats` (mode and COUNT() known before iterating)."""
+
+    stats: ExtractStats
+    _records: Iterator[dict[str, Any]] = field(repr=False)
+
+    def __iter__(self) -> Extraction:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._records)
+
+
+def canonical_datetime(value: str) -> str:
+    """Salesforce's REST spelling `...000+0000`; Bulk CSV writes the same instant as `...000Z`."""
+    return value[:-1] + "+0000" if value.endswith("Z") else value
+
+
+def convert_rest_value(sf_type: str, value: Any) -> Any:
+    """Normalise a REST JSON value: JSON numbers to the describe's int/float, datetimes to one spelling."""
+    if value is None:
+        return None
+    if sf_type in _INT_TYPES:
+        return int(value)
+    if sf_type in _FLOAT_TYPES:
+        return float(value)
+    if sf_type == "datetime":
+        return canonical_datetime(value)
+    return value
+
+
+def convert_csv_value(sf_type: str, value: str) -> Any:
+    """Type a Bulk CSV cell from the describe: '' is null (Salesforce stores no empty strings)."""
+    if value == "":
+        return None
+    if sf_type == "boolean":
+        lowered = value.lower()
+        if lowered not in ("true", "false"):
+            raise ExtractError(f"boolean field holds {value!r}")
+        return lowered == "true"
+    if sf_type in _INT_TYPES:
+        return int(value) if value.lstrip("-").isdigit() else int(float(value))
+    if sf_type in _FLOAT_TYPES:
+        return float(value)
+    if sf_type == "datetime":
+        return canonical_datetime(value)
+    return value
+
+
+def count(
+    sf: Any,
+    object_name: str,
+    where: str | None = None,
+    since: datetime | None = None,
+    include_deleted: bool = False,
+    overlap: timedelta = timedelta(0),
+    config_path: str | None = None,
+) -> int:
+    """COUNT() of the records an extraction with the same filter would return."""
+    schema = describe_object(sf, object_name)
+    soql = build_count(schema, where, since, overlap, config_path)
+    return int(sf.query(soql, include_deleted=include_deleted)["totalSize"])
+
+
+def extract(
+    sf: Any,
+    object_name: str,
+    fields: Iterable[str],
+    where: str | None = None,
+    since: datetime | None = None,
+    include_deleted: bool = False,
+    threshold: int = DEFAULT_BULK_THRESHOLD,
+    *,
+    overlap: timedelta = timedelta(0),
+    limit: int | None = None,
+    mode: str | None = None,
+    page_size: int = DEFAULT_BULK_PAGE_SIZE,
+    bulk_poll_seconds: float = DEFAULT_BULK_POLL_SECONDS,
+    dedupe_window: int = DEFAULT_DEDUPE_WINDOW,
+    config_path: str | None = None,
+) -> Extraction:
+    """Stream `fields` (plus Id, SystemModstamp, and IsDeleted with `include_deleted`) ordered by the cursor.
+
+    `since` reads `SystemModstamp >= since - overlap` (ties at the watermark are re-read, never lost)
+    and drops repeated Ids, keeping the latest SystemModstamp. `mode` forces 'rest' or 'bulk';
+    by default Bulk API 2.0 is used when COUNT() reaches `threshold`.
+    """
+    if mode not in (None, "rest", "bulk"):
+        raise ValueError(f"mode must be 'rest', 'bulk' or None, got {mode!r}")
+    schema = describe_object(sf, object_name)
+    fields = list(fields)
+    if include_deleted:
+        fields.append("IsDeleted")
+    soql = build_query(schema, fields, where, since, overlap, limit, config_path)
+    total = count(sf, object_name, where, since, include_deleted, overlap, config_path)
+    if limit is not None:
+        total = min(total, limit)
+    chosen = mode or ("bulk" if total >= threshold else "rest")
+    stats = ExtractStats(object_name=schema.name, mode=chosen, total=total, soql=soql)
+    if chosen == "bulk":
+        records = _bulk_records(sf, schema, soql, include_deleted, page_size, bulk_poll_seconds, stats)
+    else:
+        records = _rest_records(sf, schema, soql, include_deleted, stats)
+    if since is not None:
+        records = _latest_by_id(records, dedupe_window, stats)
+    return Extraction(stats, _counted(records, stats))
+
+
+def _counted(records: Iterator[dict[str, Any]], stats: ExtractStats) -> Iterator[dict[str, Any]]:
+    started = time.monotonic()
+    try:
+        for record in records:
+            stats.yielded += 1
+            yield record
+    finally:
+        stats.seconds += time.monotonic() - started
+
+
+def _rest_records(
+    sf: Any, schema: ObjectSchema, soql: str, include_deleted: bool, stats: ExtractStats
+) -> Iterator[dict[str, Any]]:
+    types = schema.field_types
+    for index, raw in enumerate(sf.query_all_iter(soql, include_deleted=include_deleted)):
+        if index % 2000 == 0:
+            stats.pages += 1
+        yield {
+            name: convert_rest_value(types.get(name, "string"), value)
+            for name, value in raw.items()
+            if name != "attributes"
+        }
+
+
+def _bulk_records(
+    sf: Any,
+    schema: ObjectSchema,
+    soql: str,
+    include_deleted: bool,
+    page_size: int,
+    poll_seconds: float,
+    stats: ExtractStats,
+) -> Iterator[dict[str, Any]]:
+    job = getattr(sf.bulk2, schema.name)
+    run = job.query_all if include_deleted else job.query
+    for page in run(soql, max_records=page_size, wait=poll_seconds):
+        stats.pages += 1
+        yield from _parse_csv_page(schema, page)
+
+
+def _parse_csv_page(schema: ObjectSchema, page: str) -> Iterator[dict[str, Any]]:
+    """Rows of one Bulk CSV page, read line by line from the page string (no second copy of it)."""
+    reader = csv.reader(_lines(page))
+    header = next(reader, None)
+    if header is None:
+        return
+    try:
+        names = [schema.canonical(name) for name in header]
+    except ValueError as exc:
+        raise ExtractError(f"Bulk result column not in the describe: {exc}") from None
+    converters = [(name, schema.field_types[name]) for name in names]
+    for row in reader:
+        if len(row) != len(converters):
+            raise ExtractError(f"Bulk CSV row has {len(row)} cells, header has {len(converters)}")
+        yield {name: convert_csv_value(sf_type, cell) for (name, sf_type), cell in zip(converters, row, strict=True)}
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Lines with their '\\n', sliced lazily; csv joins the lines of a quoted multi-line cell itself."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start : end + 1]
+        start = end + 1
+
+
+def _latest_by_id(
+    records: Iterator[dict[str, Any]], window: int, stats: ExtractStats
+) -> Iterator[dict[str, Any]]:
+    """Drop a record whose Id was already yielded with the same or a later SystemModstamp.
+
+    Input is ordered by SystemModstamp, so a repeat (an overlap re-read, a re-delivered page) comes
+    close behind the first copy; remembering the last `window` Ids keeps memory bounded.
+    """
+    seen: OrderedDict[str, str] = OrderedDict()
+    for record in records:
+        record_id, stamp = record["Id"], record.get(CURSOR_FIELD) or ""
+        previous = seen.get(record_id)
+        if previous is not None and previous >= stamp:
+            stats.duplicates += 1
+            continue
+        seen[record_id] = stamp
+        seen.move_to_end(record_id)
+        if len(seen) > window:
+            seen.popitem(last=False)
+        yield record
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    """What getDeleted / getUpdated answered: `records` are (Id, deletedDate) or (Id, None) pairs."""
+
+    records: list[tuple[str, str | None]]
+    latest_date_covered: str | None
+    earliest_date_available: str | None = None
+
+
+def deleted_since(
+    sf: Any, object_name: str, start: datetime, end: datetime | None = None, *, now: datetime | None = None
+) -> ReplicationResult:
+    """Ids deleted in [start, end] through getDeleted; DeletedWindowMissed when start is past the window."""
+    now = now or datetime.now(UTC)
+    start, end = _replication_span(start, end or now)
+    if start < now - DELETED_WINDOW:
+        raise DeletedWindowMissed(object_name, start, now - DELETED_WINDOW)
+    try:
+        answer = getattr(sf, object_name).deleted(start, end)
+    except SalesforceMalformedRequest as exc:
+        if "INVALID_REPLICATION_DATE" in str(exc.content):
+            raise DeletedWindowMissed(object_name, start, None) from None
+        raise
+    earliest = answer.get("earliestDateAvailable")
+    if earliest and _parse_sf_datetime(earliest) > start:
+        raise DeletedWindowMissed(object_name, start, earliest)
+    return ReplicationResult(
+        records=[(r["id"], r.get("deletedDate")) for r in answer.get("deletedRecords") or []],
+        latest_date_covered=answer.get("latestDateCovered"),
+        earliest_date_available=earliest,
+    )
+
+
+def updated_ids_since(
+    sf: Any, object_name: str, start: datetime, end: datetime | None = None
+) -> ReplicationResult:
+    """Ids created or updated in [start, end] through getUpdated (a cheap change probe: one call)."""
+    start, end = _replication_span(start, end or datetime.now(UTC))
+    answer = getattr(sf, object_name).updated(start, end)
+    return ReplicationResult(
+        records=[(record_id, None) for record_id in answer.get("ids") or []],
+        latest_date_covered=answer.get("latestDateCovered"),
+    )
+
+
+def _replication_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("getDeleted/getUpdated need timezone-aware datetimes")
+    if end < start:
+        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+    if end - start > _MAX_REPLICATION_SPAN:
+        raise ValueError(f"getDeleted/getUpdated cover at most {_MAX_REPLICATION_SPAN.days} days per call")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _parse_sf_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(canonical_datetime(value).replace("+0000", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+

@@ -1,0 +1,99 @@
+"""Notion's error object: one exception type that every layer raises, one body shape on the wire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Default messages, worded as the public API words them.
+MESSAGES = {
+    "unauthorized": "API token is invalid.",
+    "missing_version": "Notion-Version header failed validation: Notion-Version header should be defined, instead was `undefined`.",
+    "invalid_json": "Error parsing JSON body.",
+    "invalid_request_url": "Invalid request URL.",
+    "invalid_request": "This request is not supported.",
+    "rate_limited": "You have been rate limited. Please try again in a few minutes.",
+    "conflict_error": "Conflict occurred while saving. Please try again.",
+    "internal_server_error": "Unexpected error occurred.",
+    "service_unavailable": "Notion is unavailable, please try again later.",
+    "gateway_timeout": "Gateway timed out. Please try again later.",
+    "service_overload": "Notion is temporarily overloaded. Please try again later.",
+}
+
+STATUS_CODES = {
+    500: "internal_server_error",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+    409: "conflict_error",
+    429: "rate_limited",
+    529: "service_overload",
+    401: "unauthorized",
+    404: "object_not_found",
+    400: "validation_error",
+}
+
+BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+class NotionError(Exception):
+    """An API error with Notion's status, code and message; `headers` go on the response."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str | None = None,
+        *,
+        additional_data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or MESSAGES.get(code, code))
+        self.status = status
+        self.code = code
+        self.message = message or MESSAGES.get(code, code)
+        self.additional_data = additional_data
+        self.headers = headers or {}
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "object": "error",
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "request_id": request_id,
+        }
+        if self.additional_data is not None:
+            body["additional_data"] = self.additional_data
+        return body
+
+
+def validation(message: str) -> NotionError:
+    return NotionError(400, "validation_error", message)
+
+
+def body_failed(path: str, expectation: str) -> NotionError:
+    """The API's schema-validation wording: `body failed validation: body.<path> should be ...`."""
+    return validation(f"body failed validation: body.{path} {expectation}.")
+
+
+def too_long(path: str, limit: int, actual: int) -> NotionError:
+    return body_failed(f"{path}.length", f"should be ≤ `{limit}`, instead was `{actual}`")
+
+
+def not_found(kind: str, object_id: str) -> NotionError:
+    return NotionError(
+        404,
+        "object_not_found",
+        f"Could not find {kind} with ID: {object_id}. "
+        "Make sure the relevant pages and databases are shared with your integration.",
+    )
+
+
+def from_status(status: int, *, retry_after: int | None = None, reason: str | None = None) -> NotionError:
+    """An error for an injected or scripted status (everything but 502, which is not JSON)."""
+    code = STATUS_CODES.get(status, "internal_server_error")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    additional = {"rate_limit_reason": reason} if reason else None
+    return NotionError(status, code, additional_data=additional, headers=headers)

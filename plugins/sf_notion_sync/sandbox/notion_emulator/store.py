@@ -1,0 +1,153 @@
+"""File-backed state: SQLite (WAL) under state_dir, mirrored by in-memory indexes that serve reads.
+
+SQLite rather than a JSON-lines log because pages are updated in place (a log would grow with every
+PATCH and need compaction), a restart loads one row per object, and the request log can be read with
+`since` without scanning a file. WAL with synchronous=NORMAL keeps a commit to tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS databases (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS data_sources (id TEXT PRIMARY KEY, database_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    data_source_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    ts REAL NOT NULL, token TEXT, method TEXT NOT NULL, path TEXT NOT NULL,
+    status INTEGER NOT NULL, latency_ms REAL NOT NULL, request_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+"""
+_REQUEST_FIELDS = ("ts", "token", "method", "path", "status", "latency_ms", "request_id")
+
+
+class Store:
+    """Objects are plain dicts in the API's read shape; callers mutate a copy and `put_*` it back."""
+
+    def __init__(self, state_dir: Path | str) -> None:
+        directory = Path(state_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "notion_emulator.sqlite3"
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self.databases: dict[str, dict[str, Any]] = {}
+        self.data_sources: dict[str, dict[str, Any]] = {}
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.pages_by_source: dict[str, list[str]] = {}
+        self.versions: dict[str, int] = {}
+        self._load()
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def _load(self) -> None:
+        for (body,) in self._db.execute("SELECT body FROM databases"):
+            obj = json.loads(body)
+            self.databases[obj["id"]] = obj
+        for (body,) in self._db.execute("SELECT body FROM data_sources"):
+            obj = json.loads(body)
+            self.data_sources[obj["id"]] = obj
+            self.pages_by_source[obj["id"]] = []
+        for source_id, body in self._db.execute("SELECT data_source_id, body FROM pages ORDER BY seq"):
+            obj = json.loads(body)
+            self.pages[obj["id"]] = obj
+            self.pages_by_source.setdefault(source_id, []).append(obj["id"])
+
+    def put_database(self, database: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO databases (id, body) VALUES (?, ?)",
+                (database["id"], json.dumps(database)),
+            )
+            self.databases[database["id"]] = database
+
+    def put_data_source(self, source: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO data_sources (id, database_id, body) VALUES (?, ?, ?)",
+                (source["id"], source["parent"]["database_id"], json.dumps(source)),
+            )
+            self.data_sources[source["id"]] = source
+            self.pages_by_source.setdefault(source["id"], [])
+            self._bump(source["id"])
+
+    def add_pages(self, pages: Iterable[dict[str, Any]]) -> None:
+        """Insert new pages in one transaction (one page for an API create, many for seeding)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for page in pages:
+                    source_id = page["parent"]["data_source_id"]
+                    self._db.execute(
+                        "INSERT INTO pages (id, data_source_id, body) VALUES (?, ?, ?)",
+                        (page["id"], source_id, json.dumps(page)),
+                    )
+                    self.pages[page["id"]] = page
+                    self.pages_by_source[source_id].append(page["id"])
+                    self._bump(source_id)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._reload_after_rollback()
+                raise
+
+    def update_page(self, page: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE pages SET body = ? WHERE id = ?", (json.dumps(page), page["id"]))
+            self.pages[page["id"]] = page
+            self._bump(page["parent"]["data_source_id"])
+
+    def log_request(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", tuple(entry[f] for f in _REQUEST_FIELDS)
+            )
+
+    def requests_since(self, since: float) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM requests WHERE ts >= ? ORDER BY ts, rowid", (since,)
+            ).fetchall()
+        return [dict(zip(_REQUEST_FIELDS, row, strict=True)) for row in rows]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._db.executescript(
+                "BEGIN; DELETE FROM pages; DELETE FROM data_sources; DELETE FROM databases; "
+                "DELETE FROM requests; COMMIT;"
+            )
+            self.databases.clear()
+            self.data_sources.clear()
+            self.pages.clear()
+            self.pages_by_source.clear()
+            self.versions.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _bump(self, source_id: str) -> None:
+        self.versions[source_id] = self.versions.get(source_id, 0) + 1
+
+    def _reload_after_rollback(self) -> None:
+        self.pages.clear()
+        self.pages_by_source = {source_id: [] for source_id in self.data_sources}
+        for source_id, body in self._db.execute("SELECT data_source_id, body FROM pages ORDER BY seq"):
+            obj = json.loads(body)
+            self.pages[obj["id"]] = obj
+            self.pages_by_source.setdefault(source_id, []).append(obj["id"])

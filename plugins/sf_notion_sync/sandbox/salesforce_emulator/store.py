@@ -1,0 +1,128 @@
+"""Records as streams over the generator plus the mutation overlay, in the order a query asks for.
+
+Index order is Id order and (for generated values) SystemModstamp order, so ORDER BY Id and
+ORDER BY SystemModstamp [, Id] stream without sorting, whatever the record count. Any other
+ORDER BY sorts (key, index) pairs of the matching records in memory, refused past SORT_LIMIT matches
+with QUERY_TIMEOUT: sort large sets by Id or SystemModstamp, as a real extraction does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..datagen import Generator, Overlay, OverlayRow, parse_id
+from ..datagen.generator import index_floor_for_stamp
+from ..datagen.schema import object_def
+from .errors import SalesforceError
+from .soql import Query, compile_predicate, id_values, sort_key, stamp_bounds
+
+SORT_LIMIT = 200_000
+_PREFIX = {"Account": "001", "Contact": "003", "Opportunity": "006"}
+
+
+class RecordStore:
+    def __init__(self, gen: Generator, state_dir: Path) -> None:
+        self.gen = gen
+        self.overlay = Overlay(Path(state_dir) / "salesforce_overlay.sqlite3")
+
+    def close(self) -> None:
+        self.overlay.close()
+
+    def snapshot(self, obj: str) -> dict[int, OverlayRow]:
+        return self.overlay.rows(obj)
+
+    def record(self, obj: str, index: int, rows: dict[int, OverlayRow]) -> dict:
+        rec = self.gen.record(obj, index)
+        row = rows.get(index)
+        if row is not None:
+            rec.update(row.fields)
+            rec["IsDeleted"] = row.is_deleted
+            rec["SystemModstamp"] = row.stamp
+        return rec
+
+    def find(self, obj: str, record_id: str) -> dict | None:
+        index = parse_id(record_id, _PREFIX[obj])
+        if index is None or index >= self.gen.count(obj):
+            return None
+        return self.record(obj, index, self.overlay.rows(obj))
+
+    def _base_range(self, query: Query) -> tuple[int, int]:
+        n = self.gen.count(query.obj.name)
+        lo_stamp, hi_stamp = stamp_bounds(query.where)
+        lo = 0 if lo_stamp is None else min(n, index_floor_for_stamp(lo_stamp))
+        hi = n if hi_stamp is None else min(n, index_floor_for_stamp(hi_stamp) + 3)
+        return lo, hi
+
+    def stream(self, query: Query, include_deleted: bool, rows: dict[int, OverlayRow] | None = None) -> Iterator[dict]:
+        """Matching records in query order, after OFFSET and LIMIT; generated one at a time."""
+        obj = query.obj.name
+        rows = self.overlay.rows(obj) if rows is None else rows
+        pred = compile_predicate(query.where)
+
+        def keep(rec: dict) -> bool:
+            return (include_deleted or not rec["IsDeleted"]) and pred(rec)
+
+        def base(indexes) -> Iterator[dict]:
+            for i in indexes:
+                if i not in rows:
+                    rec = self.record(obj, i, rows)
+                    if keep(rec):
+                        yield rec
+
+        n = self.gen.count(obj)
+        ids = id_values(query.where)
+        if ids is not None:
+            parsed = (parse_id(v, _PREFIX[obj]) for v in ids)
+            found = {i for i in parsed if i is not None and i < n}
+            index_lists = (sorted(i for i in found if i not in rows), sorted(i for i in found if i in rows))
+        else:
+            lo, hi = self._base_range(query)
+            index_lists = (range(lo, hi), sorted(rows))
+
+        def overlaid(indexes) -> list[dict]:
+            return [rec for rec in (self.record(obj, i, rows) for i in indexes) if keep(rec)]
+
+        base_idx, over_idx = index_lists
+        order = [(f.name, desc) for f, desc, _ in query.order]
+        desc = bool(order) and order[0][1]
+        if not order or order[0][0] == "Id":
+            out = heapq.merge(base(_ordered(base_idx, desc)), overlaid(sorted(over_idx, reverse=desc)),
+                              key=lambda r: r["Id"], reverse=desc)
+        elif order[0][0] == "SystemModstamp" and (len(order) == 1 or order[1:] == [("Id", desc)]):
+            key = lambda r: (r["SystemModstamp"], r["Id"])  # noqa: E731
+            extra = sorted(overlaid(over_idx), key=key, reverse=desc)
+            out = heapq.merge(base(_ordered(base_idx, desc)), extra, key=key, reverse=desc)
+        else:
+            out = self._sorted(query, obj, rows, itertools.chain(base(base_idx), overlaid(over_idx)))
+        stop = None if query.limit is None else query.offset + query.limit
+        return itertools.islice(out, query.offset, stop)
+
+    def _sorted(self, query: Query, obj: str, rows, matches: Iterator[dict]) -> Iterator[dict]:
+        key = sort_key(query.order)
+        keyed = []
+        for rec in matches:
+            if len(keyed) >= SORT_LIMIT:
+                raise SalesforceError(400, "QUERY_TIMEOUT",
+                                      "Your query request was running for too long. (sandbox: ORDER BY other than"
+                                      f" Id or SystemModstamp sorts at most {SORT_LIMIT} records)")
+            keyed.append((key(rec), rec["Id"]))
+        keyed.sort()
+        for _, record_id in keyed:
+            yield self.record(obj, parse_id(record_id, _PREFIX[obj]), rows)
+
+    def count(self, query: Query, include_deleted: bool, rows: dict[int, OverlayRow] | None = None) -> int:
+        obj = query.obj.name
+        rows = self.overlay.rows(obj) if rows is None else rows
+        if query.where is None:
+            total = self.gen.count(obj) - (0 if include_deleted else sum(1 for r in rows.values() if r.is_deleted))
+            total = max(0, total - query.offset)
+            return total if query.limit is None else min(total, query.limit)
+        bare = Query(query.text, query.obj, query.fields, query.count_only, query.where, [], query.limit, query.offset)
+        return sum(1 for _ in self.stream(bare, include_deleted, rows))
+
+
+def _ordered(indexes, desc: bool):
+    return reversed(indexes) if desc else indexes

@@ -1,0 +1,33 @@
+"""The package registers as an Airflow provider offering the `notion` connection type."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sf_notion_sync.provider_info import get_provider_info
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def test_provider_info_is_valid_for_airflow():
+    from airflow.providers_manager import ProvidersManager
+
+    info = get_provider_info()
+    ProvidersManager()._provider_schema_validator.validate(info)
+    assert info["package-name"] == "sf-notion-sync"
+    (conn_type,) = info["connection-types"]
+    assert conn_type["connection-type"] == "notion"
+
+
+def test_airflow_lists_provider_and_notion_connection_type(tmp_path):
+    env = {"AIRFLOW_HOME": str(tmp_path), "PATH": str(Path(sys.executable).parent)}
+    providers = subprocess.run([AIRFLOW, "providers", "list", "-o", "json"], env=env,
+                               capture_output=True, text=True, timeout=120, check=True)
+    assert "sf-notion-sync" in {p["package_name"] for p in json.loads(providers.stdout)}
+    hooks = subprocess.run([AIRFLOW, "providers", "hooks", "-o", "json"], env=env,
+                           capture_output=True, text=True, timeout=120, check=True)
+    notion = [h for h in json.loads(hooks.stdout) if h["connection_type"] == "notion"]
+    assert notion and notion[0]["class"] == "sf_notion_sync.airflow.hooks.NotionHook"
