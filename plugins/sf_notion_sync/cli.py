@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "sf_notion_sync.sandbox.run",
     "sf_notion_sync.local.commands",
     "sf_notion_sync.local.demo",
+    "sf_notion_sync.airflow.budget",
 )
 
 

@@ -261,7 +261,12 @@ def test_batch_counters_add_up_in_the_run_without_double_counting_reruns(store):
         "run-1", 1, "failed", Counters(processed=40, created=30, failed=10, rate_limited_429s=2), seconds=8
     )
     rerun = store.finish_batch("run-1", 1, "success", Counters(processed=100, created=100), seconds=20)
-    assert (rerun.status, rerun.failed, rerun.records_per_s) == ("success", 0, 5.0)
+    assert (rerun.status, rerun.failed, rerun.records_per_s, rerun.rate_limited_429s) == (
+        "success",
+        0,
+        5.0,
+        2,
+    )
     store.add_run_counters("run-1", Counters(trashed=5, notion_requests=5))
 
     run = store.get_run("run-1")

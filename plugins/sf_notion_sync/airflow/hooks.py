@@ -148,10 +148,12 @@ class NotionHook(BaseHook):
             kwargs["pool_slots"] = _notion_pool_slots()
         return build_limiter(settings.token, **kwargs)
 
-    def get_conn(self):
-        """A ThrottledNotionClient; close it when done (it owns an HTTP connection pool)."""
+    def get_conn(self, **client_options: Any):
+        """A ThrottledNotionClient; close it when done (it owns an HTTP connection pool).
+
+        `client_options` pass through to the client (e.g. allow_defer, defer_threshold_s)."""
         from sf_notion_sync.notion.client import ThrottledNotionClient
-        from sf_notion_sync.notion.usage import UsageRecorder
+        from sf_notion_sync.notion.usage import UsageRecorder, sql_usage_sink
 
         settings = self.settings
         engine = SyncStateHook(self.sync_state_conn_id).engine
@@ -160,7 +162,8 @@ class NotionHook(BaseHook):
             base_url=settings.base_url,
             notion_version=settings.notion_version,
             limiter=self.get_limiter(),
-            usage=UsageRecorder(engine, dag_id=self.dag_id),
+            usage=UsageRecorder(sql_usage_sink(engine), dag_id=self.dag_id),
+            **client_options,
         )
 
     def test_connection(self) -> tuple[bool, str]:
@@ -168,7 +171,7 @@ class NotionHook(BaseHook):
         try:
             client = self.get_conn()
             try:
-                me = client.users_me()
+                me = client.request("GET", "users/me").data
             finally:
                 client.close()
         except Exception as exc:  # the UI shows the message; it never contains the token

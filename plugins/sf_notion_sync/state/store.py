@@ -71,6 +71,8 @@ _usage = ApiUsage.__table__
 
 _RUN_COUNTERS = tuple(f.name for f in fields(Counters))
 _BATCH_COUNTERS = tuple(name for name in _RUN_COUNTERS if name in _batch.c)
+# costs were paid even by an attempt that is re-run, so they accumulate instead of being replaced
+_COST_COUNTERS = frozenset({"rate_limited_429s", "notion_requests"})
 
 
 def utcnow() -> datetime:
@@ -622,8 +624,8 @@ class StateStore:
     ) -> BatchInfo:
         """Store the batch's counters, add them to its run, and record a sizer metric; atomically.
 
-        A re-run of the batch replaces its earlier counters, and the run's sums move by the difference
-        only, so clearing a mapped task never double counts.
+        A re-run of the batch replaces its earlier outcome counters and the run's sums move by the
+        difference only, so clearing a mapped task never double counts; 429s and requests add up.
         """
         now = now or utcnow()
         new = asdict(counters)
@@ -641,11 +643,11 @@ class StateStore:
                     finished_at=now,
                     seconds=seconds,
                     records_per_s=records_per_s,
-                    **{k: new[k] for k in _BATCH_COUNTERS},
+                    **{k: new[k] + (getattr(old, k) if k in _COST_COUNTERS else 0) for k in _BATCH_COUNTERS},
                 )
             )
-            # a batch keeps no trashed/notion_requests of its own: those are added to the run as they are
-            deltas = {k: new[k] - (getattr(old, k) if k in _BATCH_COUNTERS else 0) for k in _RUN_COUNTERS}
+            replaced = set(_BATCH_COUNTERS) - _COST_COUNTERS
+            deltas = {k: new[k] - (getattr(old, k) if k in replaced else 0) for k in _RUN_COUNTERS}
             self._add_run_counters(conn, run_id, deltas)
             if record_metric and seconds > 0:
                 conn.execute(

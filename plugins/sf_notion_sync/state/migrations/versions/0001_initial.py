@@ -92,7 +92,9 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "seq", name=op.f("pk_staging_record")),
     )
-    op.create_index(op.f("ix_staging_record_run_id_sf_id"), "staging_record", ["run_id", "sf_id"], unique=False)
+    op.create_index(
+        op.f("ix_staging_record_run_id_sf_id"), "staging_record", ["run_id", "sf_id"], unique=False
+    )
     op.create_table(
         "sync_batch",
         sa.Column("run_id", sa.String(length=250), nullable=False),

@@ -1,0 +1,88 @@
+"""`budget status`: the Notion budget of a token and the Salesforce org's API usage, side by side.
+
+The plan's getGovernorLimitStatus: one look tells whether a sync can start now. It reads the shared
+limiter (no Notion request is spent) and Salesforce's /limits (one API call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+
+def budget_status(notion_conn_id: str = "notion_default", salesforce_conn_id: str | None = "salesforce_default",
+                  sync_state_conn_id: str = "sync_state_db") -> dict[str, Any]:
+    from sf_notion_sync.airflow.hooks import NotionHook
+
+    hook = NotionHook(notion_conn_id, sync_state_conn_id)
+    limiter = hook.get_limiter()
+    try:
+        notion = limiter.status().as_dict()
+    finally:
+        limiter.close()
+    notion.update(api="notion", connection=notion_conn_id, base_url=hook.settings.base_url)
+    report: dict[str, Any] = {"notion": notion}
+    if salesforce_conn_id:
+        report["salesforce"] = _salesforce_status(salesforce_conn_id)
+    return report
+
+
+def _salesforce_status(conn_id: str) -> dict[str, Any]:
+    from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+    from sf_notion_sync.salesforce.limits import salesforce_usage
+
+    try:
+        return {"connection": conn_id, **salesforce_usage(SalesforceHook(salesforce_conn_id=conn_id).get_conn())}
+    except Exception as exc:  # reported, not raised: the Notion half is still worth showing
+        return {"connection": conn_id, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_status(report: dict[str, Any]) -> str:
+    n = report["notion"]
+    paused = f"yes, until {_when(n['paused_until'])}" if n["paused"] else "no"
+    lines = [
+        f"Notion ({n['connection']}, {n['base_url']}, limiter {n['backend']}, key {n['key']})",
+        f"  rate            {n['rate']:g} req/s configured, {n['effective_rate']:.2f} req/s effective",
+        f"  tokens          {n['available_tokens']:.1f} of {n['burst']} available now",
+        f"  paused          {paused}",
+        f"  last 429        {_when(n['last_429_at'])} ({n['last_429_reason'] or '-'})",
+    ]
+    sf = report.get("salesforce")
+    if sf:
+        lines.append(f"Salesforce ({sf['connection']})")
+        if "error" in sf:
+            lines.append(f"  unavailable     {sf['error']}")
+        else:
+            flag = "  OVER THRESHOLD" if sf["over_threshold"] else ""
+            lines.append(f"  daily API       {sf['used']} of {sf['limit']} used ({sf['percent']}%,"
+                         f" threshold {sf['threshold_percent']}%){flag}")
+            if "bulk_v2_query_jobs" in sf:
+                jobs = sf["bulk_v2_query_jobs"]
+                lines.append(f"  Bulk 2.0 jobs   {jobs['used']} of {jobs['limit']} used")
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    budget = subparsers.add_parser("budget", help="the Notion budget and the Salesforce API usage")
+    actions = budget.add_subparsers(dest="budget_command", required=True)
+    status = actions.add_parser("status", help="print both budgets now")
+    status.add_argument("--notion-conn-id", default="notion_default")
+    status.add_argument("--salesforce-conn-id", default="salesforce_default",
+                        help="'' to skip Salesforce")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_run_status)
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    report = budget_status(args.notion_conn_id, args.salesforce_conn_id or None)
+    print(json.dumps(report, indent=2, default=str) if args.json else format_status(report))
+    return 0

@@ -1,0 +1,458 @@
+"""HTTP routes of the Salesforce emulator (Starlette): REST, Bulk 2.0, OAuth and the /_sandbox/ control API.
+
+Every /services/data call is authenticated, counted against the daily limit and answered with
+Sforce-Limit-Info; every failure is a Salesforce-shaped error, never a bare 500 for a bad request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..datagen import Generator, make_id
+from ..datagen.generator import index_floor_for_stamp, stamp_of
+from ..datagen.schema import object_def
+from .bulk import DELIMITERS, LINE_ENDINGS, BulkJobs
+from .cursors import Cursor, CursorCache
+from .describe import describe, describe_global
+from .errors import SalesforceError, not_found
+from .formats import csv_chunks, iso_ms, json_record
+from .limits import ApiUsage
+from .soql import parse
+from .store import RecordStore
+
+log = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"^v(\d{2}\.\d)$")
+MAX_BATCH, MIN_BATCH = 2000, 200
+GET_DELETED_DAYS, GET_UPDATED_DAYS, MAX_REPLICATION_IDS = 15, 30, 600_000
+
+
+@dataclass
+class Settings:
+    session_id: str
+    username: str
+    password: str
+    client_id: str
+    client_secret: str
+
+
+@dataclass
+class Req:
+    """What a handler needs from a request, read once on the event loop."""
+
+    request: Request
+    body: bytes
+    version: str
+
+    @property
+    def params(self):
+        return self.request.query_params
+
+    @property
+    def path(self) -> dict:
+        return self.request.path_params
+
+    def json(self) -> dict:
+        try:
+            data = json.loads(self.body or b"{}")
+        except ValueError as exc:
+            raise SalesforceError(400, "JSON_PARSER_ERROR", f"Unexpected character in JSON body: {exc}") from None
+        if not isinstance(data, dict):
+            raise SalesforceError(400, "JSON_PARSER_ERROR", "Expected a JSON object")
+        return data
+
+
+def _error_response(exc: SalesforceError, limit_header: str | None) -> JSONResponse:
+    headers = dict(exc.headers)
+    if limit_header and "Sforce-Limit-Info" not in headers:
+        headers["Sforce-Limit-Info"] = limit_header
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _parse_time(text: str | None, name: str) -> datetime:
+    if not text:
+        raise SalesforceError(400, "MISSING_ARGUMENT", f"Missing required parameter: {name}")
+    cleaned = text.strip().rstrip(":").replace("Z", "+00:00").replace(" ", "+")
+    if re.search(r"[+-]\d{4}$", cleaned):
+        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
+    try:
+        value = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise SalesforceError(400, "INVALID_REPLICATION_DATE", f"Invalid {name} date: {text}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+class SalesforceApp:
+    """State shared by the routes: store, limits, cursors, Bulk jobs and settings."""
+
+    def __init__(self, gen: Generator, store: RecordStore, usage: ApiUsage, settings: Settings,
+                 min_job_seconds: float = 0.2) -> None:
+        self.gen = gen
+        self.store = store
+        self.usage = usage
+        self.settings = settings
+        self.bulk = BulkJobs(store, min_job_seconds)
+        self.cursors = CursorCache()
+        self._locators = itertools.count(1)
+        self._lock = threading.Lock()
+        self.requests_served = 0
+        self.base_url = ""  # set once the server knows its port
+        self.app = Starlette(routes=self._routes(), exception_handlers={HTTPException: self._http_error})
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            body = [{"errorCode": "METHOD_NOT_ALLOWED", "message": f"HTTP Method '{request.method}' not allowed."}]
+        else:
+            body = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+        return JSONResponse(body, status_code=exc.status_code if exc.status_code in (404, 405) else 400)
+
+    def _api(self, handler, counted: bool = True):
+        async def endpoint(request: Request) -> Response:
+            with self._lock:
+                self.requests_served += 1
+            version = ""
+            try:
+                if "version" in request.path_params:
+                    m = _VERSION.match(request.path_params["version"])
+                    if not m or not 20.0 <= float(m.group(1)) <= 66.0:
+                        raise not_found()
+                    version = m.group(1)
+                if counted:
+                    self._authenticate(request)
+                    self.usage.hit()
+                body = await request.body()
+                result = await run_in_threadpool(handler, Req(request, body, version))
+            except SalesforceError as exc:
+                return _error_response(exc, self.usage.header_value() if counted else None)
+            except Exception:  # a bug in the emulator: answer like Salesforce does, and log it
+                log.exception("unexpected error serving %s %s", request.method, request.url.path)
+                exc = SalesforceError(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this"
+                                      " ErrorId if you contact support: sandbox")
+                return _error_response(exc, self.usage.header_value() if counted else None)
+            response = result if isinstance(result, Response) else JSONResponse(result)
+            if counted:
+                response.headers["Sforce-Limit-Info"] = self.usage.header_value()
+            return response
+
+        return endpoint
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in ("bearer", "oauth") or not hmac.compare_digest(
+                token.strip().encode(), self.settings.session_id.encode()):
+            raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    def _routes(self) -> list[Route]:
+        data = "/services/data/{version}"
+        table = [
+            ("/services/oauth2/token", self.oauth_token, ["POST"], False),
+            ("/services/data", self.versions, ["GET"], False),
+            (data, self.resources, ["GET"], True),
+            (f"{data}/limits", self.limits, ["GET"], True),
+            (f"{data}/query", self.query, ["GET"], True),
+            (f"{data}/queryAll", self.query_all, ["GET"], True),
+            (f"{data}/query/{{locator}}", self.query_more, ["GET"], True),
+            (f"{data}/queryAll/{{locator}}", self.query_more, ["GET"], True),
+            (f"{data}/sobjects", self.sobjects, ["GET"], True),
+            (f"{data}/sobjects/{{obj}}", self.sobject_info, ["GET"], True),
+            (f"{data}/sobjects/{{obj}}/describe", self.describe, ["GET"], True),
+            (f"{data}/sobjects/{{obj}}/deleted", self.deleted, ["GET"], True),
+            (f"{data}/sobjects/{{obj}}/updated", self.updated, ["GET"], True),
+            (f"{data}/sobjects/{{obj}}/{{record_id}}", self.retrieve, ["GET"], True),
+            (f"{data}/jobs/query", self.bulk_create_or_list, ["GET", "POST"], True),
+            (f"{data}/jobs/query/{{job_id}}", self.bulk_job, ["GET", "PATCH", "DELETE"], True),
+            (f"{data}/jobs/query/{{job_id}}/results", self.bulk_results, ["GET"], True),
+            ("/_sandbox/mutate", self.sandbox_mutate, ["POST"], False),
+            ("/_sandbox/config", self.sandbox_config, ["GET", "PATCH"], False),
+            ("/_sandbox/reset", self.sandbox_reset, ["POST"], False),
+            ("/_sandbox/stats", self.sandbox_stats, ["GET"], False),
+        ]
+        routes = []
+        for path, handler, methods, counted in table:
+            endpoint = self._api(handler, counted)
+            routes.append(Route(path, endpoint, methods=methods))
+            routes.append(Route(path + "/", endpoint, methods=methods))
+        return routes
+
+    def _object(self, name: str):
+        obj = object_def(name)
+        if obj is None:
+            raise not_found()
+        return obj
+
+    # -- auth ------------------------------------------------------------------------------------
+
+    def oauth_token(self, req: Req) -> Response:
+        form = dict(parse_qsl(req.body.decode("utf-8", "replace")))
+        form.update({k: v for k, v in req.params.items() if k not in form})
+        grant = form.get("grant_type")
+        s = self.settings
+        client_ok = form.get("client_id") == s.client_id and form.get("client_secret", s.client_secret) == s.client_secret
+        if grant == "password":
+            ok = client_ok and form.get("username") == s.username and form.get("password") in (
+                s.password, s.password + form.get("security_token", ""))
+            if not ok:
+                return JSONResponse({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
+        elif grant == "client_credentials":
+            if not (client_ok and "client_secret" in form):
+                return JSONResponse({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
+        else:
+            return JSONResponse({"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400)
+        issued = str(_ms(datetime.now(UTC)))
+        return JSONResponse({
+            "access_token": s.session_id, "instance_url": self.base_url, "token_type": "Bearer",
+            "id": f"{self.base_url}/id/00D5g0000000001EAA/0055g0000000001AAA", "issued_at": issued,
+            "signature": "sandbox", "scope": "api",
+        })
+
+    # -- REST ------------------------------------------------------------------------------------
+
+    def versions(self, req: Req) -> list:
+        return [{"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"},
+                {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}]
+
+    def resources(self, req: Req) -> dict:
+        base = f"/services/data/v{req.version}"
+        return {name: f"{base}/{name}" for name in ("limits", "query", "queryAll", "sobjects", "jobs")}
+
+    def limits(self, req: Req) -> dict:
+        u = self.usage
+        return {
+            "DailyApiRequests": {"Max": u.daily_limit, "Remaining": max(0, u.daily_limit - u.used)},
+            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - min(10000, len(self.bulk.jobs))},
+            "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+            "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+            "DataStorageMB": {"Max": 1024, "Remaining": 1024},
+            "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
+        }
+
+    def query(self, req: Req, include_deleted: bool = False) -> dict:
+        text = req.params.get("q")
+        if not text:
+            raise SalesforceError(400, "MALFORMED_QUERY", "A query string parameter 'q' is required")
+        query = parse(text)
+        rows = self.store.snapshot(query.obj.name)
+        total = self.store.count(query, include_deleted, rows)
+        if query.count_only:
+            return {"totalSize": total, "done": True, "records": []}
+        batch = _batch_size(req.request.headers.get("sforce-query-options", ""))
+        locator = make_id("01g", next(self._locators))[:15] + "AAA"
+        cursor = Cursor(lambda: self.store.stream(query, include_deleted, rows),
+                        {"query": query, "total": total, "batch": batch, "version": req.version})
+        if total > batch:
+            self.cursors.put(locator, cursor)
+        return self._page(cursor, locator, 0)
+
+    def query_all(self, req: Req) -> dict:
+        return self.query(req, include_deleted=True)
+
+    def query_more(self, req: Req) -> dict:
+        locator, _, offset_text = req.path["locator"].rpartition("-")
+        cursor = self.cursors.get(locator) if offset_text.isdigit() else None
+        if cursor is None:
+            raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(cursor, locator, int(offset_text))
+
+    def _page(self, cursor: Cursor, locator: str, offset: int) -> dict:
+        ctx = cursor.context
+        fields, obj = ctx["query"].fields, ctx["query"].obj.name
+        with cursor.lock:
+            records = [json_record(obj, ctx["version"], fields, r) for r in cursor.take(offset, ctx["batch"])]
+        end = offset + len(records)
+        done = end >= ctx["total"] or not records
+        out = {"totalSize": ctx["total"], "done": done, "records": records}
+        if done:
+            self.cursors.drop(locator)
+        else:
+            out["nextRecordsUrl"] = f"/services/data/v{ctx['version']}/query/{locator}-{end}"
+        return out
+
+    def sobjects(self, req: Req) -> dict:
+        return describe_global(req.version)
+
+    def sobject_info(self, req: Req) -> dict:
+        obj = self._object(req.path["obj"])
+        d = describe(obj, req.version)
+        return {"objectDescribe": {k: v for k, v in d.items() if k != "fields"}, "recentItems": []}
+
+    def describe(self, req: Req) -> dict:
+        return describe(self._object(req.path["obj"]), req.version)
+
+    def retrieve(self, req: Req) -> dict:
+        obj = self._object(req.path["obj"])
+        rec = self.store.find(obj.name, req.path["record_id"])
+        if rec is None:
+            raise not_found(f"Provided external ID field does not exist or is not accessible: {req.path['record_id']}")
+        if rec["IsDeleted"]:
+            raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        wanted = req.params.get("fields")
+        fields = list(obj.fields)
+        if wanted:
+            fields = []
+            for name in wanted.split(","):
+                f = obj.field(name.strip())
+                if f is None:
+                    raise SalesforceError(400, "INVALID_FIELD", f"No such column '{name.strip()}' on sobject of type {obj.name}")
+                fields.append(f)
+        return json_record(obj.name, req.version, fields, rec)
+
+    def _window(self, req: Req, max_days: int) -> tuple[datetime, datetime, datetime]:
+        start = _parse_time(req.params.get("start"), "start")
+        end = _parse_time(req.params.get("end"), "end")
+        now = datetime.now(UTC)
+        if end <= start:
+            raise SalesforceError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
+        if start < now - timedelta(days=max_days):
+            raise SalesforceError(400, "INVALID_REPLICATION_DATE",
+                                  f"startDate is more than {max_days} days before the current date")
+        return start, min(end, now), now
+
+    def deleted(self, req: Req) -> dict:
+        obj = self._object(req.path["obj"])
+        start, end, now = self._window(req, GET_DELETED_DAYS)
+        lo, hi = _ms(start), _ms(end)
+        rows = self.store.snapshot(obj.name)
+        hits = sorted((r.deleted_at, i) for i, r in rows.items()
+                      if r.is_deleted and r.deleted_at is not None and lo <= r.deleted_at <= hi)
+        if len(hits) > MAX_REPLICATION_IDS:
+            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached. narrow the time window")
+        return {
+            "deletedRecords": [{"id": make_id(obj.key_prefix, i), "deletedDate": iso_ms(t)} for t, i in hits],
+            "earliestDateAvailable": iso_ms(_ms(now - timedelta(days=GET_DELETED_DAYS))),
+            "latestDateCovered": iso_ms(hi),
+        }
+
+    def updated(self, req: Req) -> dict:
+        obj = self._object(req.path["obj"])
+        start, end, _ = self._window(req, GET_UPDATED_DAYS)
+        lo, hi = _ms(start), _ms(end)
+        rows = self.store.snapshot(obj.name)
+        ids = [i for i, r in rows.items() if not r.is_deleted and lo <= r.stamp <= hi]
+        n = self.gen.count(obj.name)
+        i = min(n, index_floor_for_stamp(lo))
+        while i < n and stamp_of(i) <= hi:
+            if stamp_of(i) >= lo and i not in rows:
+                ids.append(i)
+                if len(ids) > MAX_REPLICATION_IDS:
+                    raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached. narrow the time window")
+            i += 1
+        return {"ids": [make_id(obj.key_prefix, i) for i in sorted(ids)], "latestDateCovered": iso_ms(hi)}
+
+    # -- Bulk API 2.0 ----------------------------------------------------------------------------
+
+    def bulk_create_or_list(self, req: Req) -> dict:
+        if req.request.method == "GET":
+            return {"done": True, "records": [j.info() for j in self.bulk.jobs.values()], "nextRecordsUrl": None}
+        return self.bulk.create(req.json(), req.version).info()
+
+    def bulk_job(self, req: Req):
+        job_id = req.path["job_id"]
+        method = req.request.method
+        if method == "DELETE":
+            self.bulk.delete(job_id)
+            return Response(status_code=204)
+        if method == "PATCH":
+            state = req.json().get("state")
+            if state != "Aborted":
+                raise SalesforceError(400, "INVALIDJOB", f"Invalid state for a query job: {state!r}")
+            return self.bulk.abort(job_id).info()
+        return self.bulk.get(job_id).info()
+
+    def bulk_results(self, req: Req) -> Response:
+        raw_max = req.params.get("maxRecords")
+        if raw_max is not None and not raw_max.isdigit():
+            raise SalesforceError(400, "INVALIDJOB", "maxRecords must be a positive integer")
+        job, cursor, offset, count, next_locator = self.bulk.page(
+            req.path["job_id"], req.params.get("locator") or None, int(raw_max) if raw_max else None)
+        fields = job.query.fields
+        delimiter, line_ending = DELIMITERS[job.column_delimiter], LINE_ENDINGS[job.line_ending]
+
+        def body():
+            if cursor.lock.acquire(blocking=False):
+                try:
+                    yield from csv_chunks(fields, cursor.take(offset, count), delimiter, line_ending, header=True)
+                finally:
+                    cursor.lock.release()
+            else:  # another page of this job is being read right now: replay independently
+                replay = Cursor(cursor.factory, cursor.context)
+                yield from csv_chunks(fields, replay.take(offset, count), delimiter, line_ending, header=True)
+
+        headers = {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(count)}
+        return StreamingResponse(body(), media_type="text/csv; charset=UTF-8", headers=headers)
+
+    # -- control API -----------------------------------------------------------------------------
+
+    def sandbox_mutate(self, req: Req) -> dict:
+        body = req.json()
+        obj = object_def(str(body.get("object", "")))
+        if obj is None:
+            raise SalesforceError(400, "INVALID_TYPE", f"unknown object: {body.get('object')!r}")
+        counts = {}
+        for kind in ("update", "delete", "undelete"):
+            value = body.get(kind, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SalesforceError(400, "INVALID_FIELD", f"{kind} must be a non-negative integer")
+            counts[kind] = value
+        result = self.store.overlay.mutate(self.gen, obj.name, same_timestamp=bool(body.get("same_timestamp")),
+                                           **counts)
+        return {"object": obj.name, **{k: [make_id(obj.key_prefix, i) for i in v] for k, v in result.items()}}
+
+    def sandbox_config(self, req: Req) -> dict:
+        if req.request.method == "PATCH":
+            body = req.json()
+            for key in ("daily_limit", "api_usage"):
+                if key in body and (not isinstance(body[key], int) or body[key] < 0):
+                    raise SalesforceError(400, "INVALID_FIELD", f"{key} must be a non-negative integer")
+            self.usage.set(body.get("daily_limit"), body.get("api_usage"))
+            if isinstance(body.get("min_job_seconds"), int | float):
+                self.bulk.min_job_seconds = float(body["min_job_seconds"])
+        return {"daily_limit": self.usage.daily_limit, "api_usage": self.usage.used,
+                "min_job_seconds": self.bulk.min_job_seconds}
+
+    def sandbox_reset(self, req: Req) -> dict:
+        self.store.overlay.reset()
+        self.bulk.clear()
+        self.cursors.clear()
+        self.usage.set(used=0)
+        return {"reset": True}
+
+    def sandbox_stats(self, req: Req) -> dict:
+        overlay = {}
+        for name in self.gen.counts:
+            rows = self.store.snapshot(name)
+            overlay[name] = {"mutated": len(rows), "deleted": sum(1 for r in rows.values() if r.is_deleted)}
+        return {
+            "counts": dict(self.gen.counts), "seed": self.gen.seed, "overlay": overlay,
+            "api_usage": self.usage.used, "daily_limit": self.usage.daily_limit,
+            "bulk_jobs": len(self.bulk.jobs), "open_query_cursors": len(self.cursors),
+            "requests_served": self.requests_served,
+        }
+
+
+def _batch_size(options: str) -> int:
+    m = re.search(r"batchSize\s*=\s*(\d+)", options)
+    if not m:
+        return MAX_BATCH
+    return max(MIN_BATCH, min(MAX_BATCH, int(m.group(1))))
