@@ -15,6 +15,7 @@ property and creates only when it is not there (invariant 2).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import Any
 
 import httpx
 import tenacity
-from notion_client import Client, ClientOptions
+from notion_client.client import Client, ClientOptions
 from notion_client.errors import NotionClientErrorBase
 
 from . import constants as C
@@ -32,6 +33,7 @@ from .limiter import REASON_CONNECTION, REASON_WORKSPACE, MemoryBackend, NotionR
 from .usage import UsageRecorder, template_endpoint
 
 TEXT_ID_TYPES = ("rich_text", "title")
+_SDK_LOG = logging.getLogger("sf_notion_sync.notion.sdk")
 
 
 @dataclass
@@ -131,7 +133,13 @@ class ThrottledNotionClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections),
             event_hooks={"response": [self._on_response]},
         )
-        options = ClientOptions(base_url=self.base_url, notion_version=notion_version, retry=False)
+        options = ClientOptions(
+            base_url=self.base_url,
+            notion_version=notion_version,
+            retry=False,
+            logger=_SDK_LOG,  # failures surface as NotionApiError; the SDK's per-failure warnings are noise
+            log_level=logging.ERROR,
+        )
         self._sdk = Client(options=options, client=self._http)
         # The SDK's client setter replaced timeout and headers: set ours. The token lives only in the
         # httpx headers, whose repr masks Authorization (not in ClientOptions, whose repr would show it).
@@ -209,8 +217,9 @@ class ThrottledNotionClient:
             return 0.0
 
         def sleep(seconds: float) -> None:
-            stats.waited_s += seconds
-            self._sleep(seconds)
+            if seconds > 0:
+                stats.waited_s += seconds
+                self._sleep(seconds)
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception(should_retry), stop=stop, wait=wait, sleep=sleep, reraise=True

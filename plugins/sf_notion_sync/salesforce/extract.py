@@ -324,8 +324,8 @@ def updated_ids_since(
 def _replication_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("getDeleted/getUpdated need timezone-aware datetimes")
-    if end < start:
-        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+    if end <= start:
+        raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
     if end - start > _MAX_REPLICATION_SPAN:
         raise ValueError(f"getDeleted/getUpdated cover at most {_MAX_REPLICATION_SPAN.days} days per call")
     return start.astimezone(UTC), end.astimezone(UTC)

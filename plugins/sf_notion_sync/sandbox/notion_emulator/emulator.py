@@ -144,6 +144,7 @@ class NotionEmulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)
         print(f"Notion emulator listening on http://{host}:{sock.getsockname()[1]}", flush=True)
         try:
             self._uvicorn().run(sockets=[sock])

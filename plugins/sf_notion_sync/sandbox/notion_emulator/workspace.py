@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import time
 import uuid
@@ -18,15 +19,21 @@ from .validation import ARRAY_LIMIT, apply_properties, normalize_id
 
 BOT_NAME = "Sandbox integration"
 WORKSPACE_NAME = "Sandbox workspace"
+_OPTION_TYPES = ("select", "multi_select")
 _NAMESPACE = uuid.UUID("5f2b8a52-3c1e-4c4e-9a51-6e1d0f6c7a10")
 
 
 def notion_time(epoch: float) -> str:
     """Notion reports created/last-edited times rounded down to the minute."""
-    moment = datetime.fromtimestamp(epoch - epoch % 60, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:00.000Z")
+    return _minute(int(epoch // 60))
 
 
+@functools.lru_cache(maxsize=1024)
+def _minute(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:00.000Z")
+
+
+@functools.lru_cache(maxsize=1024)
 def bot_id(token_fingerprint: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, token_fingerprint))
 
@@ -46,6 +53,17 @@ def _title_of(properties: dict[str, Any]) -> str:
         if prop["type"] == "title":
             return "".join(item["plain_text"] for item in prop["title"])
     return ""
+
+
+def _writable(properties: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a schema in which only the option lists (the part page writes can grow) are new."""
+    out = {}
+    for name, prop in properties.items():
+        kind = prop["type"]
+        if kind in _OPTION_TYPES:
+            prop = {**prop, kind: {**prop[kind], "options": list(prop[kind]["options"])}}
+        out[name] = prop
+    return out
 
 
 class Workspace:
@@ -184,10 +202,9 @@ class Workspace:
         children = body.get("children")
         if isinstance(children, list) and len(children) > ARRAY_LIMIT:
             raise too_long("children", ARRAY_LIMIT, len(children))
-        schema = copy.deepcopy(source["properties"])
+        schema = _writable(source["properties"])
         properties = apply_properties(schema, body.get("properties"))
-        if schema != source["properties"]:
-            self.store.put_data_source({**source, "properties": schema})
+        self._keep_new_options(source, schema)
         now = notion_time(self.clock() if created_at is None else created_at)
         page_id = str(uuid.uuid4())
         who = _user(bot_id(creator))
@@ -212,6 +229,15 @@ class Workspace:
             "url": _url(page_id, _title_of(properties)),
             "public_url": None,
         }
+
+    def _keep_new_options(self, source: dict[str, Any], schema: dict[str, Any]) -> None:
+        """Persist select options that a page write added (see validation.apply_properties)."""
+        if any(
+            len(prop[prop["type"]]["options"]) != len(source["properties"][name][prop["type"]]["options"])
+            for name, prop in schema.items()
+            if prop["type"] in _OPTION_TYPES
+        ):
+            self.store.put_data_source({**source, "properties": schema})
 
     def create_page(self, body: dict[str, Any], creator: str = "") -> dict[str, Any]:
         with self.store.lock:
@@ -248,10 +274,9 @@ class Workspace:
                 )
             if "properties" in body:
                 source = self.get_data_source(page["parent"]["data_source_id"])
-                schema = copy.deepcopy(source["properties"])
+                schema = _writable(source["properties"])
                 page["properties"] = apply_properties(schema, body["properties"], page["properties"])
-                if schema != source["properties"]:
-                    self.store.put_data_source({**source, "properties": schema})
+                self._keep_new_options(source, schema)
             if trash is not None:
                 page["in_trash"] = page["archived"] = trash
             for key in ("icon", "cover"):

@@ -9,7 +9,6 @@ Bulk API 2.0 query jobs and OAuth, over generated records plus a file-backed mut
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -111,7 +110,5 @@ class SalesforceEmulator:
     def close(self) -> None:
         self.store.close()
 
-
-logging.getLogger("uvicorn.error").propagate = True
 
 __all__ = ["DEFAULT_SESSION_ID", "RunningServer", "SalesforceEmulator"]

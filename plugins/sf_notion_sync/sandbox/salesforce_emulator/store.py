@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ..datagen import Generator, Overlay, OverlayRow, parse_id
 from ..datagen.generator import index_floor_for_stamp
-from ..datagen.schema import object_def
 from .errors import SalesforceError
 from .soql import Query, compile_predicate, id_values, sort_key, stamp_bounds
 

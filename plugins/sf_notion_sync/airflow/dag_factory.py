@@ -1,0 +1,238 @@
+"""DAG factories: one full-sync and one incremental DAG per enabled object in sync.yaml, plus the retry DAG.
+
+Parsing reads only the YAML file: no network, no database. Each task opens its connections when it
+runs, calls one engine function, and passes batch descriptors and counts (never records) on XCom.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from sf_notion_sync.airflow.operators import NOTION_POOL, NotionSyncOperator
+from sf_notion_sync.config import ObjectConfig, SyncConfig, load_config
+
+OWNER = "data-engineering"
+START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
+BATCH_LABEL = "{{ task.batch['object_name'] }} #{{ task.batch['batch_index'] }} (seq {{ task.batch['first_seq'] }}-{{ task.batch['last_seq'] }})"
+
+
+def _default_args(retries: int = 2) -> dict[str, Any]:
+    return {
+        "owner": OWNER,
+        "retries": retries,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    }
+
+
+def _run_id() -> str:
+    return get_current_context()["dag_run"].run_id
+
+
+def _dag_id() -> str:
+    return get_current_context()["dag"].dag_id
+
+
+def _sync_context(object_name: str, **kwargs: Any):
+    from sf_notion_sync.airflow.context import open_sync_context
+
+    return open_sync_context(object_name, run_id=_run_id(), dag_id=_dag_id(), **kwargs)
+
+
+@task(task_id="preflight")
+def preflight(object_name: str, kind: str, params: dict | None = None) -> dict[str, Any]:
+    """Check mapping vs Salesforce describe and the Notion schema before any write; open the run."""
+    from sf_notion_sync.sync import preflight as engine_preflight
+
+    with _sync_context(object_name) as ctx:
+        return engine_preflight(ctx, kind=kind, params=dict(params or {}))
+
+
+@task(task_id="extract")
+def extract(object_name: str, mode: str, params: dict | None = None) -> dict[str, Any]:
+    """Stream Salesforce records into the staging table (never XCom); returns counts."""
+    from sf_notion_sync.sync import extract_to_staging
+
+    params = dict(params or {})
+    with _sync_context(object_name) as ctx:
+        return extract_to_staging(ctx, mode=mode, limit=params.get("limit") or None,
+                                  record_ids=params.get("record_ids") or None)
+
+
+@task(task_id="plan")
+def plan(object_name: str, max_map_length: int, params: dict | None = None) -> list[dict[str, Any]]:
+    """Batch descriptors (seq ranges over staging) sized from recorded throughput."""
+    from sf_notion_sync.sync import plan_batches
+
+    params = dict(params or {})
+    with _sync_context(object_name) as ctx:
+        return plan_batches(ctx, batch_size=params.get("batch_size") or None, max_map_length=max_map_length)
+
+
+@task(task_id="reconcile", trigger_rule="none_failed")
+def reconcile(object_name: str, params: dict | None = None) -> dict[str, Any]:
+    """Trash Notion pages whose Salesforce record is gone (when the `reconcile` Param is on)."""
+    from sf_notion_sync.sync import reconcile as engine_reconcile
+
+    params = dict(params or {})
+    if not params.get("reconcile"):
+        return {"skipped": True}
+    with _sync_context(object_name, dry_run=bool(params.get("dry_run"))) as ctx:
+        return engine_reconcile(ctx)
+
+
+@task(task_id="finish", trigger_rule="all_done")
+def finish(object_name: str) -> dict[str, Any]:
+    """Summary of the run (counts, duration, achieved req/s vs budget), logged and stored."""
+    from sf_notion_sync.sync import finish_run
+
+    with _sync_context(object_name) as ctx:
+        summary = finish_run(ctx)
+    for key, value in summary.items():
+        print(f"{key:<24} {value}")
+    return summary
+
+
+def _sync_batches(obj: ObjectConfig, batches: Any, priority_weight: int = 1) -> Any:
+    return NotionSyncOperator.partial(
+        task_id="sync_batch",
+        object_name=obj.name,
+        dry_run="{{ params.dry_run }}",
+        pool=NOTION_POOL,
+        priority_weight=priority_weight,
+        map_index_template=BATCH_LABEL,
+    ).expand(batch=batches)
+
+
+FULL_SYNC_PARAMS = {
+    "dry_run": Param(False, type="boolean", description="Build and validate every page, send no Notion write."),
+    "limit": Param(None, type=["null", "integer"], minimum=1, description="Sync only the first N records."),
+    "batch_size": Param(None, type=["null", "integer"], minimum=1,
+                        description="Override the dynamic batch sizer (records per mapped task)."),
+    "reconcile": Param(False, type="boolean",
+                       description="Trash Notion pages whose Salesforce record no longer exists."),
+}
+
+
+def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
+    dag_id = f"sf_notion_full_sync__{obj.name.lower()}"
+    with DAG(
+        dag_id=dag_id,
+        description=f"Full sync of Salesforce {obj.name} into Notion",
+        schedule=obj.schedules.full,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(),
+        params=FULL_SYNC_PARAMS,
+        tags=["salesforce", "notion", "full-sync", obj.name],
+        doc_md=FULL_SYNC_DOC.format(object=obj.name, pool=NOTION_POOL),
+    ) as dag:
+        checked = preflight(obj.name, "full")
+        extracted = extract(obj.name, "full")
+        batches = plan(obj.name, config.defaults.max_map_length)
+        synced = _sync_batches(obj, batches)
+        reconciled = reconcile(obj.name)
+        checked >> extracted >> batches
+        synced >> reconciled >> finish(obj.name)
+    return dag
+
+
+INCREMENTAL_PARAMS = {
+    "dry_run": Param(False, type="boolean", description="Build and validate every page, send no Notion write."),
+    "record_ids": Param([], type="array", items={"type": "string"},
+                        description="Sync only these Salesforce Ids, now (the fast lane)."),
+}
+
+
+@task.branch(task_id="chain")
+def chain(summary: dict[str, Any]) -> str | None:
+    """The plan's queueable chaining: go again at once while a backlog remains, after the budget
+    reopens when this run was rate limited, else stop."""
+    if summary.get("rate_limited") and summary.get("backlog"):
+        return "wait_for_budget"
+    if summary.get("backlog"):
+        return "trigger_next"
+    return None
+
+
+def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    from sf_notion_sync.airflow.sensors import NotionBudgetSensor
+
+    dag_id = f"sf_notion_incremental__{obj.name.lower()}"
+    with DAG(
+        dag_id=dag_id,
+        description=f"Incremental sync of Salesforce {obj.name} changes and deletes into Notion",
+        schedule=obj.schedules.incremental,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(),
+        params=INCREMENTAL_PARAMS,
+        tags=["salesforce", "notion", "incremental", obj.name],
+        doc_md=INCREMENTAL_DOC.format(object=obj.name, pool=NOTION_POOL),
+    ) as dag:
+        checked = preflight(obj.name, "incremental")
+        extracted = extract(obj.name, "incremental")
+        batches = plan(obj.name, config.defaults.max_map_length)
+        synced = _sync_batches(obj, batches)
+        summary = finish(obj.name)
+        checked >> extracted >> batches
+        synced >> summary
+        decision = chain(summary)
+        wait = NotionBudgetSensor(task_id="wait_for_budget", deferrable=True, poke_interval=30,
+                                  timeout=6 * 3600)
+        trigger_next = TriggerDagRunOperator(
+            task_id="trigger_next", trigger_dag_id=dag_id, conf={"chained_from": "{{ run_id }}"},
+            trigger_rule="none_failed_min_one_success",
+        )
+        decision >> [wait, trigger_next]
+        wait >> trigger_next
+    return dag
+
+
+def build_dags(config: SyncConfig | None = None) -> dict[str, DAG]:
+    """Every DAG the config asks for, by dag_id (for a DAG file's `globals().update(...)`)."""
+    config = config or load_config()
+    dags: dict[str, DAG] = {}
+    for obj in config.objects.values():
+        if obj.enabled:
+            for dag in (full_sync_dag(obj, config), incremental_dag(obj, config)):
+                dags[dag.dag_id] = dag
+    return dags
+
+
+FULL_SYNC_DOC = """
+### Full sync: Salesforce {object} → Notion
+
+Extracts every {object} record (REST below the Bulk threshold, Bulk API 2.0 above it) into the
+staging table, plans batches sized from recorded throughput, and syncs them as mapped
+`sync_batch` tasks in pool `{pool}` (the Notion budget). Unchanged records cost no Notion request;
+new records get an intent row before the create, so a dead worker never causes a duplicate page.
+
+**Params:** `dry_run` (validate, no writes) · `limit` (first N records) · `batch_size` (override
+the sizer) · `reconcile` (trash pages whose record is gone).
+
+Failed records land in `sync_log` and are retried by `sf_notion_retry`. The `finish` task logs the
+summary: counts, duration, achieved Notion requests/s against the budget.
+"""
+
+
+INCREMENTAL_DOC = """
+### Incremental sync: Salesforce {object} changes → Notion
+
+Reads changes since the watermark (`SystemModstamp >=` watermark minus an overlap, deduplicated by
+Id) and deletes (getDeleted within Salesforce's 15-day window, else a reconcile), then syncs them as
+mapped `sync_batch` tasks in pool `{pool}`. The watermark advances only after the writes it covers
+are committed. One run takes at most its share of the budget: when a backlog remains, `chain`
+triggers the next run at once; when the run was rate limited, `wait_for_budget` defers (no worker
+slot held) until the Notion budget reopens.
+
+**Params:** `dry_run` · `record_ids` (sync just these Ids now).
+"""
