@@ -26,10 +26,24 @@ CONFIG_ENV = "SF_NOTION_SYNC_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 NOTION_TYPES = frozenset(
-    {"title", "rich_text", "number", "select", "multi_select", "date", "checkbox", "email", "phone_number", "url", "relation"}
+    {
+        "title",
+        "rich_text",
+        "number",
+        "select",
+        "multi_select",
+        "date",
+        "checkbox",
+        "email",
+        "phone_number",
+        "url",
+        "relation",
+    }
 )
 DELETE_POLICIES = ("trash", "ignore")
-SCHEDULE_PRESETS = frozenset({"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"})
+SCHEDULE_PRESETS = frozenset(
+    {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
+)
 ALWAYS_FIELDS = ("Id", "SystemModstamp")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -44,7 +58,9 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("invalid sync config:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0])
+        super().__init__(
+            "invalid sync config:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0]
+        )
 
 
 # --- the frozen result -----------------------------------------------------------------------------
@@ -217,7 +233,9 @@ def pool_slots(name: str, pools_file: str | Path | None = None) -> int:
         pools = json.loads(pools_file.read_text(encoding="utf-8"))
         return int(pools[name]["slots"])
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError([f"{pools_file}: {name}.slots: cannot read the pool's slots ({type(exc).__name__}: {exc})"]) from None
+        raise ConfigError(
+            [f"{pools_file}: {name}.slots: cannot read the pool's slots ({type(exc).__name__}: {exc})"]
+        ) from None
 
 
 # --- validation ------------------------------------------------------------------------------------
@@ -243,7 +261,9 @@ class _Validator:
             for key_node, value_node in node.value:
                 key = str(key_node.value)
                 if key in seen:
-                    self.problems.append(self._where((*at, key), key_node.start_mark.line + 1) + "duplicate key")
+                    self.problems.append(
+                        self._where((*at, key), key_node.start_mark.line + 1) + "duplicate key"
+                    )
                 seen.add(key)
                 self._index(value_node, (*at, key))
         elif isinstance(node, yaml.SequenceNode):
@@ -264,7 +284,9 @@ class _Validator:
 
     # generic checks
 
-    def mapping(self, value: Any, at: tuple[str, ...], allowed: set[str], required: set[str] = frozenset()) -> dict:
+    def mapping(
+        self, value: Any, at: tuple[str, ...], allowed: set[str], required: set[str] = frozenset()
+    ) -> dict:
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -277,13 +299,18 @@ class _Validator:
             self.error((*at, key), "required key is missing")
         return value
 
-    def value(self, data: dict, at: tuple[str, ...], key: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+    def value(
+        self,
+        data: dict,
+        at: tuple[str, ...],
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any = _MISSING,
+    ) -> Any:
         path = (*at, key)
         raw = data.get(key, _MISSING)
-        if raw is _MISSING or raw is None:
-            if default is _MISSING and raw is _MISSING:
-                return None  # reported by mapping(required=...)
-            return None if raw is None and default is _MISSING else default
+        if raw is _MISSING or raw is None:  # a missing required key is reported by mapping()
+            return None if default is _MISSING else default
         raw = self.substitute(raw, path)
         if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
             raw = float(raw)
@@ -305,14 +332,28 @@ class _Validator:
                 return self.env[name]
             if fallback is not None:
                 return fallback
-            self.error(at, f"environment variable {name} is not set (write ${{{name}:-default}} for a fallback)")
+            self.error(
+                at, f"environment variable {name} is not set (write ${{{name}:-default}} for a fallback)"
+            )
             return ""
 
         return _ENV_REF.sub(replace, raw)
 
-    def number(self, data: dict, at: tuple[str, ...], key: str, kind: type, default: Any, lo: float, hi: float | None = None):
+    def number(
+        self,
+        data: dict,
+        at: tuple[str, ...],
+        key: str,
+        kind: type,
+        default: Any,
+        lo: float,
+        hi: float | None = None,
+    ) -> Any:
+        """A number within bounds; on any problem the (already valid) default stands in."""
         value = self.value(data, at, key, kind, default)
-        if value is not None and (value < lo or (hi is not None and value > hi)):
+        if value is None or data.get(key) is None:
+            return default
+        if value < lo or (hi is not None and value > hi):
             bound = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
             self.error((*at, key), f"must be {bound}, got {value!r}")
             return default
@@ -321,6 +362,8 @@ class _Validator:
     def schedule(self, data: dict, at: tuple[str, ...], key: str, default: str | None) -> str | None:
         if key in data and data[key] is None:
             return None
+        if key not in data:
+            return default  # inherited defaults were checked where they were written
         value = self.value(data, at, key, str, default)
         if value is None:
             return None
@@ -328,9 +371,15 @@ class _Validator:
         fields = value.split()
         if value.startswith("@"):
             if value not in SCHEDULE_PRESETS:
-                self.error((*at, key), f"unknown schedule preset {value!r} (use one of {', '.join(sorted(SCHEDULE_PRESETS))})")
+                self.error(
+                    (*at, key),
+                    f"unknown schedule preset {value!r} (use one of {', '.join(sorted(SCHEDULE_PRESETS))})",
+                )
         elif len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            self.error((*at, key), f"expected a 5-field cron expression, a preset such as @hourly, or null; got {value!r}")
+            self.error(
+                (*at, key),
+                f"expected a 5-field cron expression, a preset such as @hourly, or null; got {value!r}",
+            )
         return value
 
     # sections
@@ -339,7 +388,13 @@ class _Validator:
         top = self.mapping(data, (), {"defaults", "retry", "objects"}, {"objects"})
         defaults = self.defaults(top.get("defaults"), ("defaults",))
         retry = self.mapping(top.get("retry"), ("retry",), {"schedule"})
-        objects_raw = self.mapping(top.get("objects"), ("objects",), set(top.get("objects") or {}) if isinstance(top.get("objects"), dict) else set())
+        objects_raw = top.get("objects") or {}
+        if not isinstance(objects_raw, dict):
+            self.error(
+                ("objects",),
+                f"expected a mapping of Salesforce object name to its sync, got {_kind(objects_raw)}",
+            )
+            objects_raw = {}
         names = set(objects_raw)
         objects = {}
         for name, raw in objects_raw.items():
@@ -362,7 +417,9 @@ class _Validator:
         )
         notion = self.mapping(data.get("notion"), (*at, "notion"), {"rate", "burst"})
         retry = self.mapping(
-            data.get("retry"), (*at, "retry"), {"base_seconds", "factor", "cap_seconds", "max_attempts", "jitter"}
+            data.get("retry"),
+            (*at, "retry"),
+            {"base_seconds", "factor", "cap_seconds", "max_attempts", "jitter"},
         )
         rat = (*at, "retry")
         return Defaults(
@@ -372,7 +429,9 @@ class _Validator:
             ),
             batch_size=self.batch_size(data.get("batch_size"), (*at, "batch_size"), BatchSize(50, 2_000)),
             max_map_length=self.number(data, at, "max_map_length", int, 1024, 1),
-            schedules=self.schedules(data.get("schedules"), (*at, "schedules"), Schedules(None, "*/15 * * * *")),
+            schedules=self.schedules(
+                data.get("schedules"), (*at, "schedules"), Schedules(None, "*/15 * * * *")
+            ),
             retry=RetryPolicy(
                 base_seconds=self.number(retry, rat, "base_seconds", float, 60.0, 0),
                 factor=self.number(retry, rat, "factor", float, 2.0, 1),
@@ -386,10 +445,14 @@ class _Validator:
 
     def batch_size(self, raw: Any, at: tuple[str, ...], default: BatchSize) -> BatchSize:
         data = self.mapping(raw, at, {"min", "max"})
+        before = len(self.problems)
         low = self.number(data, at, "min", int, default.min, 1)
         high = self.number(data, at, "max", int, default.max, 1)
+        if len(self.problems) > before:
+            return default
         if low > high:
             self.error(at, f"min ({low}) is greater than max ({high})")
+            return default
         return BatchSize(low, high)
 
     def schedules(self, raw: Any, at: tuple[str, ...], default: Schedules) -> Schedules:
@@ -401,7 +464,9 @@ class _Validator:
 
     def extraction(self, raw: Any, at: tuple[str, ...], default: Extraction) -> Extraction:
         data = self.mapping(raw, at, {"bulk_threshold"})
-        return Extraction(bulk_threshold=self.number(data, at, "bulk_threshold", int, default.bulk_threshold, 0))
+        return Extraction(
+            bulk_threshold=self.number(data, at, "bulk_threshold", int, default.bulk_threshold, 0)
+        )
 
     def emails(self, data: dict, at: tuple[str, ...]) -> tuple[str, ...]:
         value = self.value(data, at, "emails", list, [])
@@ -417,7 +482,9 @@ class _Validator:
     def alerts(self, raw: Any, at: tuple[str, ...]) -> AlertSettings:
         data = self.mapping(raw, at, {"emails", "webhook_conn_id", "thresholds"})
         tat = (*at, "thresholds")
-        thresholds = self.mapping(data.get("thresholds"), tat, {"record_failures", "rate_limited_share", "run_failure_pct"})
+        thresholds = self.mapping(
+            data.get("thresholds"), tat, {"record_failures", "rate_limited_share", "run_failure_pct"}
+        )
         return AlertSettings(
             emails=self.emails(data, at),
             webhook_conn_id=self.value(data, at, "webhook_conn_id", str, None),
@@ -428,7 +495,9 @@ class _Validator:
             ),
         )
 
-    def object(self, name: str, raw: Any, at: tuple[str, ...], defaults: Defaults, names: set[str]) -> ObjectConfig | None:
+    def object(
+        self, name: str, raw: Any, at: tuple[str, ...], defaults: Defaults, names: set[str]
+    ) -> ObjectConfig | None:
         allowed = {
             "enabled", "database_id", "salesforce_id_property", "title", "where", "properties",
             "batch_size", "schedules", "delete_policy", "extraction", "alerts",
@@ -436,11 +505,17 @@ class _Validator:
         data = self.mapping(raw, at, allowed, {"database_id", "salesforce_id_property", "properties"})
         database_id = self.value(data, at, "database_id", str, "") or ""
         if database_id and not _NOTION_ID.match(database_id.strip()):
-            self.error((*at, "database_id"), f"expected a Notion database id (32 hex digits, dashes optional), got {database_id!r}")
+            self.error(
+                (*at, "database_id"),
+                f"expected a Notion database id (32 hex digits, dashes optional), got {database_id!r}",
+            )
         id_property = self.value(data, at, "salesforce_id_property", str, "") or ""
         properties = self.properties(data.get("properties"), (*at, "properties"), names)
         if id_property in {p.name for p in properties}:
-            self.error((*at, "salesforce_id_property"), f"{id_property!r} is also a mapped property; the sync fills it with the record Id")
+            self.error(
+                (*at, "salesforce_id_property"),
+                f"{id_property!r} is also a mapped property; the sync fills it with the record Id",
+            )
         titles = [p.name for p in properties if p.type == "title"]
         title = self.value(data, at, "title", str, None)
         if "properties" in data and len(titles) != 1:
@@ -449,7 +524,9 @@ class _Validator:
             self.error((*at, "title"), f"{title!r} is not the title property (that is {titles[0]!r})")
         delete_policy = self.value(data, at, "delete_policy", str, "trash")
         if delete_policy not in DELETE_POLICIES:
-            self.error((*at, "delete_policy"), f"expected one of {', '.join(DELETE_POLICIES)}, got {delete_policy!r}")
+            self.error(
+                (*at, "delete_policy"), f"expected one of {', '.join(DELETE_POLICIES)}, got {delete_policy!r}"
+            )
         where = self.value(data, at, "where", str, None)
         object_alerts = self.mapping(data.get("alerts"), (*at, "alerts"), {"emails"})
         extra_emails = self.emails(object_alerts, (*at, "alerts"))
@@ -486,9 +563,15 @@ class _Validator:
             if sf_field is not None and not _SF_FIELD.match(sf_field):
                 self.error((*pat, "field"), f"not a Salesforce field name: {sf_field!r}")
             if prop_type is not None and prop_type not in NOTION_TYPES:
-                self.error((*pat, "type"), f"unknown Notion type {prop_type!r} (one of {', '.join(sorted(NOTION_TYPES))})")
+                self.error(
+                    (*pat, "type"),
+                    f"unknown Notion type {prop_type!r} (one of {', '.join(sorted(NOTION_TYPES))})",
+                )
             if prop_type == "relation" and related is None and "related_object" not in data:
-                self.error((*pat, "related_object"), "a relation needs related_object: the configured object it points to")
+                self.error(
+                    (*pat, "related_object"),
+                    "a relation needs related_object: the configured object it points to",
+                )
             elif prop_type == "relation" and related not in names:
                 self.error((*pat, "related_object"), f"{related!r} is not an object in this config")
             elif prop_type != "relation" and related is not None:
@@ -506,5 +589,12 @@ def _kind(value: Any) -> str:
 
 def _names(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    words = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list", dict: "a mapping"}
+    words = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a mapping",
+    }
     return " or ".join(words.get(k, k.__name__) for k in kinds)

@@ -60,11 +60,15 @@ def ids(emu):
 
 
 def client(server, auth: str | None = TOKEN, timeout_ms: int = 5_000) -> Client:
-    return Client(options=ClientOptions(base_url=server.base_url, auth=auth, retry=False, timeout_ms=timeout_ms))
+    return Client(
+        options=ClientOptions(base_url=server.base_url, auth=auth, retry=False, timeout_ms=timeout_ms)
+    )
 
 
 def create(notion: Client, source_id: str, name: str, **props) -> dict:
-    return notion.pages.create(parent={"data_source_id": source_id}, properties={"Name": title(name), **props})
+    return notion.pages.create(
+        parent={"data_source_id": source_id}, properties={"Name": title(name), **props}
+    )
 
 
 def control(server, method: str, path: str, body=None) -> httpx.Response:
@@ -169,7 +173,9 @@ def test_trashed_pages_leave_queries_but_stay_in_the_control_dump(server, ids):
     notion.pages.update(gone["id"], in_trash=True)
     assert [p["id"] for p in notion.data_sources.query(ids["data_source_id"])["results"]] == [keep["id"]]
     live = control(server, "GET", f"data_sources/{ids['data_source_id']}/pages").json()
-    everything = control(server, "GET", f"data_sources/{ids['data_source_id']}/pages?include_trashed=1").json()
+    everything = control(
+        server, "GET", f"data_sources/{ids['data_source_id']}/pages?include_trashed=1"
+    ).json()
     assert live["count"] == 1 and everything["count"] == 2
 
 
@@ -222,11 +228,23 @@ def test_query_filters(server, emu, ids):
         {
             "and": [
                 {"property": "Stage", "select": {"equals": "Won"}},
-                {"or": [{"property": "Amount", "number": {"equals": 30}}, {"property": "Name", "title": {"equals": "Acme"}}]},
+                {
+                    "or": [
+                        {"property": "Amount", "number": {"equals": 30}},
+                        {"property": "Name", "title": {"equals": "Acme"}},
+                    ]
+                },
             ]
         }
     ) == ["Initech"]
-    assert q({"or": [{"property": "SF Id", "rich_text": {"equals": "001"}}, {"property": "SF Id", "rich_text": {"equals": "004"}}]}) == [
+    assert q(
+        {
+            "or": [
+                {"property": "SF Id", "rich_text": {"equals": "001"}},
+                {"property": "SF Id", "rich_text": {"equals": "004"}},
+            ]
+        }
+    ) == [
         "Acme",
         "Umbrella",
     ]
@@ -247,9 +265,13 @@ def test_created_time_windows_and_timestamp_sorts(server, emu, ids):
         ds, filter={"timestamp": "created_time", "created_time": {"on_or_after": "2023-11-15T00:00:00Z"}}
     )
     assert _names(after) == ["new"]
-    before = notion.data_sources.query(ds, filter={"timestamp": "created_time", "created_time": {"before": "2023-11-15"}})
+    before = notion.data_sources.query(
+        ds, filter={"timestamp": "created_time", "created_time": {"before": "2023-11-15"}}
+    )
     assert _names(before) == ["old"]
-    newest_first = notion.data_sources.query(ds, sorts=[{"timestamp": "created_time", "direction": "descending"}])
+    newest_first = notion.data_sources.query(
+        ds, sorts=[{"timestamp": "created_time", "direction": "descending"}]
+    )
     assert _names(newest_first) == ["new", "old"]
     assert newest_first["results"][1]["created_time"] == "2023-11-14T22:13:00.000Z"  # minute precision
 
@@ -257,11 +279,16 @@ def test_created_time_windows_and_timestamp_sorts(server, emu, ids):
 def test_sorts_by_property(server, emu, ids):
     _seed_for_filters(emu, ids)
     notion = client(server)
-    by_amount = notion.data_sources.query(ids["data_source_id"], sorts=[{"property": "Amount", "direction": "descending"}])
+    by_amount = notion.data_sources.query(
+        ids["data_source_id"], sorts=[{"property": "Amount", "direction": "descending"}]
+    )
     assert _names(by_amount) == ["Initech", "Globex", "Acme", "Umbrella"]  # empty last
     by_stage_then_name = notion.data_sources.query(
         ids["data_source_id"],
-        sorts=[{"property": "Stage", "direction": "ascending"}, {"property": "Name", "direction": "descending"}],
+        sorts=[
+            {"property": "Stage", "direction": "ascending"},
+            {"property": "Name", "direction": "descending"},
+        ],
     )
     assert _names(by_stage_then_name) == ["Umbrella", "Acme", "Initech", "Globex"]
 
@@ -300,7 +327,10 @@ def test_query_stops_at_ten_thousand_results_with_request_status(server, emu, id
         last = notion.data_sources.query(ds, page_size=100, **({"start_cursor": cursor} if cursor else {}))
         calls += 1
         seen.extend(p["id"] for p in last["results"])
-        assert last["request_status"] == {"type": "incomplete", "incomplete_reason": "query_result_limit_reached"}
+        assert last["request_status"] == {
+            "type": "incomplete",
+            "incomplete_reason": "query_result_limit_reached",
+        }
         if not last["has_more"]:
             break
         cursor = last["next_cursor"]
@@ -318,12 +348,28 @@ def test_query_stops_at_ten_thousand_results_with_request_status(server, emu, id
 @pytest.mark.parametrize(
     ("props", "fragment"),
     [
-        ({"SF Id": {"rich_text": [{"text": {"content": "x" * 2001}}]}}, "SF Id.rich_text[0].text.content.length should be ≤ `2000`, instead was `2001`"),
-        ({"Name": {"title": [{"text": {"content": "x" * 2001}}]}}, "Name.title[0].text.content.length should be ≤ `2000`"),
-        ({"SF Id": {"rich_text": [{"text": {"content": "x"}}] * 101}}, "SF Id.rich_text.length should be ≤ `100`, instead was `101`"),
-        ({"Tags": {"multi_select": [{"name": f"t{i}"} for i in range(101)]}}, "Tags.multi_select.length should be ≤ `100`"),
         (
-            {"Parent": {"relation": [{"id": "0" * 8 + "-0000-0000-0000-" + f"{i:012d}"} for i in range(101)]}},
+            {"SF Id": {"rich_text": [{"text": {"content": "x" * 2001}}]}},
+            "SF Id.rich_text[0].text.content.length should be ≤ `2000`, instead was `2001`",
+        ),
+        (
+            {"Name": {"title": [{"text": {"content": "x" * 2001}}]}},
+            "Name.title[0].text.content.length should be ≤ `2000`",
+        ),
+        (
+            {"SF Id": {"rich_text": [{"text": {"content": "x"}}] * 101}},
+            "SF Id.rich_text.length should be ≤ `100`, instead was `101`",
+        ),
+        (
+            {"Tags": {"multi_select": [{"name": f"t{i}"} for i in range(101)]}},
+            "Tags.multi_select.length should be ≤ `100`",
+        ),
+        (
+            {
+                "Parent": {
+                    "relation": [{"id": "0" * 8 + "-0000-0000-0000-" + f"{i:012d}"} for i in range(101)]
+                }
+            },
             "Parent.relation.length should be ≤ `100`",
         ),
         ({"Email": {"email": "e" * 201}}, "Email.email.length should be ≤ `200`, instead was `201`"),
@@ -362,7 +408,9 @@ def test_values_at_the_limits_are_accepted(server, ids):
 def test_payload_over_500kb_is_a_validation_error(server, ids):
     blocks = [{"object": "block", "paragraph": {"rich_text": [{"text": {"content": "z" * 2000}}]}}] * 90
     with pytest.raises(APIResponseError) as err:
-        client(server).pages.create(parent={"data_source_id": ids["data_source_id"]}, properties={}, children=blocks * 3)
+        client(server).pages.create(
+            parent={"data_source_id": ids["data_source_id"]}, properties={}, children=blocks * 3
+        )
     assert err.value.code == "validation_error" and "≤ `512000`" in str(err.value)
 
 
@@ -380,10 +428,18 @@ def test_malformed_requests_get_api_errors_not_500(server, ids):
     with pytest.raises(APIResponseError) as err:
         notion.pages.create(properties={"Name": title("no parent")})
     assert err.value.code == "validation_error" and "parent" in str(err.value)
-    headers = {"Authorization": f"Bearer {TOKEN}", "Notion-Version": "2025-09-03", "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Notion-Version": "2025-09-03",
+        "Content-Type": "application/json",
+    }
     bad_json = httpx.post(f"{server.url}/v1/pages", content=b"{nope", headers=headers)
     assert bad_json.status_code == 400 and bad_json.json()["code"] == "invalid_json"
-    nan = httpx.post(f"{server.url}/v1/data_sources/{ids['data_source_id']}/query", content=b'{"page_size": NaN}', headers=headers)
+    nan = httpx.post(
+        f"{server.url}/v1/data_sources/{ids['data_source_id']}/query",
+        content=b'{"page_size": NaN}',
+        headers=headers,
+    )
     assert nan.status_code == 400 and nan.json()["code"] == "invalid_json"
     array = httpx.post(f"{server.url}/v1/pages", content=b"[1]", headers=headers)
     assert array.status_code == 400 and array.json()["code"] == "validation_error"
@@ -433,7 +489,13 @@ def test_rate_limit_429_body_and_retry_after(server, emu):
 
 def test_workspace_limit_spans_tokens(tmp_path):
     emulator = NotionEmulator(
-        state_dir=tmp_path, tokens=["t1", "t2"], rate=100, burst=100, workspace_rate=0.5, workspace_burst=3, latency_median_ms=0
+        state_dir=tmp_path,
+        tokens=["t1", "t2"],
+        rate=100,
+        burst=100,
+        workspace_rate=0.5,
+        workspace_burst=3,
+        latency_median_ms=0,
     )
     with emulator.serve() as running:
         first, second = client(running, auth="t1"), client(running, auth="t2")
@@ -442,7 +504,10 @@ def test_workspace_limit_spans_tokens(tmp_path):
         second.users.me()
         with pytest.raises(APIResponseError) as err:
             second.users.me()
-        assert json.loads(err.value.body)["additional_data"]["rate_limit_reason"] == "public_api_space_request_rate_limit"
+        assert (
+            json.loads(err.value.body)["additional_data"]["rate_limit_reason"]
+            == "public_api_space_request_rate_limit"
+        )
         assert int(err.value.headers["retry-after"]) >= 1
     emulator.close()
 
@@ -452,7 +517,12 @@ def test_workspace_limit_spans_tokens(tmp_path):
 
 @pytest.mark.parametrize(
     ("kind", "code"),
-    [("500", "internal_server_error"), ("503", "service_unavailable"), ("504", "gateway_timeout"), ("409", "conflict_error")],
+    [
+        ("500", "internal_server_error"),
+        ("503", "service_unavailable"),
+        ("504", "gateway_timeout"),
+        ("409", "conflict_error"),
+    ],
 )
 def test_injected_json_errors(server, emu, kind, code):
     emu.config.patch({"faults": {kind: 1.0}})
@@ -496,7 +566,9 @@ def test_lost_create_stores_the_page_but_the_client_sees_an_error(server, emu, i
     with pytest.raises(httpx.TransportError):
         create(notion, ids["data_source_id"], "ghost")
     emu.config.patch({"faults": {"lost_create": 0.0}})
-    found = notion.data_sources.query(ids["data_source_id"], filter={"property": "Name", "title": {"equals": "ghost"}})
+    found = notion.data_sources.query(
+        ids["data_source_id"], filter={"property": "Name", "title": {"equals": "ghost"}}
+    )
     assert len(found["results"]) == 1
 
 
@@ -534,7 +606,14 @@ def test_latency_applies_to_the_api_only(server, emu):
 def test_config_reads_and_patches_and_rejects_bad_values(server):
     config = control(server, "GET", "config").json()
     assert set(config) == {
-        "rate", "burst", "workspace_rate", "workspace_burst", "latency_median_ms", "latency_p95_ms", "faults", "hang_seconds"
+        "rate",
+        "burst",
+        "workspace_rate",
+        "workspace_burst",
+        "latency_median_ms",
+        "latency_p95_ms",
+        "faults",
+        "hang_seconds",
     }
     assert set(config["faults"]) == {"500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create"}
     patched = control(server, "PATCH", "config", {"rate": 7, "faults": {"503": 0.25}}).json()
@@ -564,14 +643,24 @@ def test_state_survives_a_restart(tmp_path):
 
 
 def test_control_databases_and_reset(server):
-    made = control(server, "POST", "databases", {"title": "Contacts", "properties": {"Full name": {"type": "title"}}}).json()
+    made = control(
+        server, "POST", "databases", {"title": "Contacts", "properties": {"Full name": {"type": "title"}}}
+    ).json()
     assert set(made) == {"database_id", "data_source_id"}
-    assert client(server).data_sources.retrieve(made["data_source_id"])["properties"]["Full name"]["type"] == "title"
+    assert (
+        client(server).data_sources.retrieve(made["data_source_id"])["properties"]["Full name"]["type"]
+        == "title"
+    )
     assert control(server, "POST", "reset").status_code == 200
     with pytest.raises(APIResponseError) as err:
         client(server).databases.retrieve(made["database_id"])
     assert err.value.code == "object_not_found"
-    assert control(server, "POST", "databases", {"title": "x", "properties": {"a": {"type": "rollup"}}}).status_code == 400
+    assert (
+        control(
+            server, "POST", "databases", {"title": "x", "properties": {"a": {"type": "rollup"}}}
+        ).status_code
+        == 400
+    )
 
 
 def test_request_log_has_fingerprints_never_tokens(server, emu, ids):
@@ -585,7 +674,10 @@ def test_request_log_has_fingerprints_never_tokens(server, emu, ids):
         ("GET", "/v1/users/me", 200),
         ("GET", "/v1/pages/6f1c0d1e-0000-4000-8000-000000000000", 404),
     ]
-    assert all(len(e["token"]) == 12 and e["token"] != TOKEN and e["latency_ms"] >= 0 and e["request_id"] for e in log)
+    assert all(
+        len(e["token"]) == 12 and e["token"] != TOKEN and e["latency_ms"] >= 0 and e["request_id"]
+        for e in log
+    )
     assert control(server, "GET", f"requests?since={time.time() + 60}").json() == []
     stored = b"".join(p.read_bytes() for p in Path(emu.store.path).parent.iterdir())
     assert TOKEN.encode() not in stored
@@ -593,8 +685,23 @@ def test_request_log_has_fingerprints_never_tokens(server, emu, ids):
 
 def test_module_entry_point_serves(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "sf_notion_sync.sandbox.notion_emulator", "--port", "0", "--state-dir", str(tmp_path),
-         "--token", TOKEN, "--rate", "0", "--latency-median-ms", "0", "--fault-503", "0.0"],
+        [
+            sys.executable,
+            "-m",
+            "sf_notion_sync.sandbox.notion_emulator",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+            "--token",
+            TOKEN,
+            "--rate",
+            "0",
+            "--latency-median-ms",
+            "0",
+            "--fault-503",
+            "0.0",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -602,7 +709,9 @@ def test_module_entry_point_serves(tmp_path):
         line = process.stdout.readline()  # the first line names the URL; bounded by the test timeout
         assert line.startswith("Notion emulator listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1].strip()
-        me = httpx.get(f"{url}/v1/users/me", headers={"Authorization": f"Bearer {TOKEN}", "Notion-Version": "2025-09-03"})
+        me = httpx.get(
+            f"{url}/v1/users/me", headers={"Authorization": f"Bearer {TOKEN}", "Notion-Version": "2025-09-03"}
+        )
         assert me.status_code == 200 and me.json()["type"] == "bot"
     finally:
         process.terminate()

@@ -109,7 +109,7 @@ class FakeSalesforce:
         self.queries.append((soql_text, include_deleted))
         return {"totalSize": self.total, "done": True, "records": []}
 
-    def query_all_iter(self, soql_text, include_deleted=False):
+    def query_all_iter(self, soql_text, include_deleted=False, headers=None):
         self.queries.append((soql_text, include_deleted))
         yield {"attributes": {"type": "Account"}, "Id": "001A", "SystemModstamp": "2024-01-01T00:00:00.000+0000",
                "Name": "x", "NumberOfEmployees": 3.0, "AnnualRevenue": 10, "IsDeleted": False}

@@ -466,3 +466,14 @@ def test_bad_connection_json_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(state_db.CONN_ENV, "{not json")
     with pytest.raises(ValueError, match=state_db.CONN_ENV):
         state_db.default_state_url()
+    monkeypatch.setenv(state_db.CONN_ENV, json.dumps({"login": "u"}))
+    with pytest.raises(ValueError, match="needs a SQLAlchemy URL in 'host'"):
+        state_db.default_state_url()
+
+
+def test_url_from_airflow_connection_fields():
+    assert state_db.url_from_connection_fields("generic", "sqlite:////x/state.db") == "sqlite:////x/state.db"
+    assert (
+        state_db.url_from_connection_fields("postgres", "db", "u", "p w", 5432, "s")
+        == "postgresql://u:p%20w@db:5432/s"
+    )

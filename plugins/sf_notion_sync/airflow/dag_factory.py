@@ -48,7 +48,7 @@ def preflight(object_name: str, kind: str, params: dict | None = None) -> dict[s
     """Check mapping vs Salesforce describe and the Notion schema before any write; open the run."""
     from sf_notion_sync.sync import preflight as engine_preflight
 
-    with _sync_context(object_name) as ctx:
+    with _sync_context(object_name, migrate=True) as ctx:
         return engine_preflight(ctx, kind=kind, params=dict(params or {}))
 
 

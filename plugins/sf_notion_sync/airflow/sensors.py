@@ -20,9 +20,10 @@ class NotionBudgetSensor(BaseSensorOperator):
     """Succeeds when the token's budget is not paused and holds at least `min_tokens` requests."""
 
     def __init__(self, *, notion_conn_id: str = "notion_default", sync_state_conn_id: str = "sync_state_db",
-                 min_tokens: float = 1.0, **kwargs: Any) -> None:
+                 min_tokens: float = 1.0, deferrable: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("mode", "reschedule")
         super().__init__(**kwargs)
+        self.deferrable = deferrable
         self.notion_conn_id = notion_conn_id
         self.sync_state_conn_id = sync_state_conn_id
         self.min_tokens = min_tokens
@@ -45,6 +46,8 @@ class NotionBudgetSensor(BaseSensorOperator):
         return self._seconds_until_open() <= 0
 
     def execute(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        if not self.deferrable:
+            return super().execute(context)
         wait = self._seconds_until_open()
         if wait <= 0:
             self.log.info("Notion budget is open")

@@ -8,6 +8,7 @@ own session and stopped as a group, so nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -169,10 +170,8 @@ class LocalAirflow:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for proc in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in self.processes.values():
             _signal_group(proc, signal.SIGKILL)
             proc.wait(timeout=10)
@@ -186,10 +185,8 @@ class LocalAirflow:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def print_env(home: Path, api_port: int) -> None:

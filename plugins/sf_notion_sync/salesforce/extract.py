@@ -154,6 +154,7 @@ def extract(
     limit: int | None = None,
     mode: str | None = None,
     page_size: int = DEFAULT_BULK_PAGE_SIZE,
+    rest_batch_size: int | None = None,
     bulk_poll_seconds: float = DEFAULT_BULK_POLL_SECONDS,
     dedupe_window: int = DEFAULT_DEDUPE_WINDOW,
     config_path: str | None = None,
@@ -162,7 +163,8 @@ def extract(
 
     `since` reads `SystemModstamp >= since - overlap` (ties at the watermark are re-read, never lost)
     and drops repeated Ids, keeping the latest SystemModstamp. `mode` forces 'rest' or 'bulk';
-    by default Bulk API 2.0 is used when COUNT() reaches `threshold`.
+    by default Bulk API 2.0 is used when COUNT() reaches `threshold`. `page_size` bounds a Bulk CSV
+    page; `rest_batch_size` (200..2,000) asks REST for smaller pages through Sforce-Query-Options.
     """
     if mode not in (None, "rest", "bulk"):
         raise ValueError(f"mode must be 'rest', 'bulk' or None, got {mode!r}")
@@ -179,7 +181,7 @@ def extract(
     if chosen == "bulk":
         records = _bulk_records(sf, schema, soql, include_deleted, page_size, bulk_poll_seconds, stats)
     else:
-        records = _rest_records(sf, schema, soql, include_deleted, stats)
+        records = _rest_records(sf, schema, soql, include_deleted, rest_batch_size, stats)
     if since is not None:
         records = _latest_by_id(records, dedupe_window, stats)
     return Extraction(stats, _counted(records, stats))
@@ -196,11 +198,13 @@ def _counted(records: Iterator[dict[str, Any]], stats: ExtractStats) -> Iterator
 
 
 def _rest_records(
-    sf: Any, schema: ObjectSchema, soql: str, include_deleted: bool, stats: ExtractStats
+    sf: Any, schema: ObjectSchema, soql: str, include_deleted: bool, batch_size: int | None, stats: ExtractStats
 ) -> Iterator[dict[str, Any]]:
     types = schema.field_types
-    for index, raw in enumerate(sf.query_all_iter(soql, include_deleted=include_deleted)):
-        if index % 2000 == 0:
+    headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+    per_page = batch_size or 2000
+    for index, raw in enumerate(sf.query_all_iter(soql, include_deleted=include_deleted, headers=headers)):
+        if index % per_page == 0:
             stats.pages += 1
         yield {
             name: convert_rest_value(types.get(name, "string"), value)

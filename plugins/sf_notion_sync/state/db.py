@@ -46,23 +46,45 @@ def _url_from_connection(raw: str) -> str:
         raise ValueError(
             f"{CONN_ENV} is neither a URL nor valid JSON: {exc.msg} at position {exc.pos}"
         ) from None
-    host = str(conn.get("host") or "")
+    return url_from_connection_fields(
+        conn.get("conn_type"),
+        conn.get("host"),
+        conn.get("login"),
+        conn.get("password"),
+        conn.get("port"),
+        conn.get("schema"),
+    )
+
+
+def url_from_connection_fields(
+    conn_type: str | None,
+    host: str | None,
+    login: str | None = None,
+    password: str | None = None,
+    port: int | str | None = None,
+    schema: str | None = None,
+) -> str:
+    """A SQLAlchemy URL from an Airflow connection's fields: ``host`` may hold the whole URL."""
+    host = str(host or "")
     if "://" in host:
         return _normalise_scheme(host)
-    conn_type = str(conn.get("conn_type") or "").lower()
-    if not conn_type:
-        raise ValueError(f"{CONN_ENV} JSON needs 'host' holding a SQLAlchemy URL, or 'conn_type' and 'host'")
+    conn_type = str(conn_type or "").lower()
     if conn_type == "sqlite":
-        return f"sqlite:///{host or conn.get('schema') or ''}"
+        return f"sqlite:///{host or schema or ''}"
+    if not conn_type or not host:
+        raise ValueError(
+            "connection sync_state_db needs a SQLAlchemy URL in 'host', or 'conn_type' and 'host' "
+            f"(got conn_type={conn_type!r}, host={host!r})"
+        )
     auth = ""
-    if conn.get("login"):
-        auth = quote(str(conn["login"]), safe="")
-        if conn.get("password"):
-            auth += ":" + quote(str(conn["password"]), safe="")
+    if login:
+        auth = quote(str(login), safe="")
+        if password:
+            auth += ":" + quote(str(password), safe="")
         auth += "@"
-    port = f":{conn['port']}" if conn.get("port") else ""
-    schema = f"/{conn['schema']}" if conn.get("schema") else ""
-    return _normalise_scheme(f"{conn_type}://{auth}{host}{port}{schema}")
+    return _normalise_scheme(
+        f"{conn_type}://{auth}{host}{f':{port}' if port else ''}{f'/{schema}' if schema else ''}"
+    )
 
 
 def _normalise_scheme(url: str) -> str:

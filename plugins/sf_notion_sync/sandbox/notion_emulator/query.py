@@ -14,6 +14,7 @@ from typing import Any
 
 from . import schema as schema_mod
 from .errors import body_failed, too_long, validation
+from .store import Store
 from .validation import parse_date
 
 RESULT_CAP = 10_000
@@ -232,20 +233,15 @@ def order(pages: list[dict[str, Any]], sorts: list[Any], properties: dict[str, d
 class QueryEngine:
     """Runs queries against the store's pages and remembers each query's ordered ids for its cursors."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self._cache: OrderedDict[tuple[str, str], tuple[list[str], dict[str, int], bool]] = OrderedDict()
 
     def clear(self) -> None:
         self._cache.clear()
 
-    def run(
-        self,
-        source: dict[str, Any],
-        pages: list[dict[str, Any]],
-        body: dict[str, Any],
-        lookup: Callable[[str], dict[str, Any]],
-    ) -> dict[str, Any]:
-        """One page of results; `lookup` gives the current page object for a result id."""
+    def run(self, source: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """One page of results for a query on `source`."""
         page_size = body.get("page_size", PAGE_SIZE_LIMIT)
         if isinstance(page_size, bool) or not isinstance(page_size, int):
             raise body_failed("page_size", f"should be a number, instead was `{page_size}`")
@@ -262,7 +258,7 @@ class QueryEngine:
         signature = (source["id"], json.dumps([body.get("filter"), sorts], sort_keys=True))
         cached = self._cache.get(signature) if cursor else None
         if cached is None or cursor not in cached[1]:
-            cached = self._evaluate(source, pages, body.get("filter"), sorts)
+            cached = self._evaluate(source, body.get("filter"), sorts)
             self._cache[signature] = cached
             while len(self._cache) > _CACHE_ENTRIES:
                 self._cache.popitem(last=False)
@@ -277,7 +273,7 @@ class QueryEngine:
         end = start + len(window)
         response: dict[str, Any] = {
             "object": "list",
-            "results": [lookup(page_id) for page_id in window],
+            "results": [self.store.pages[page_id] for page_id in window],
             "next_cursor": ids[end] if end < len(ids) else None,
             "has_more": end < len(ids),
             "type": "page_or_data_source",
@@ -290,12 +286,48 @@ class QueryEngine:
             }
         return response
 
-    def _evaluate(self, source, pages, spec, sorts) -> tuple[list[str], dict[str, int], bool]:
+    def _evaluate(self, source, spec, sorts) -> tuple[list[str], dict[str, int], bool]:
         properties = source["properties"]
         predicate = compile_filter(spec, properties) if spec else None
-        live = [p for p in pages if not p["in_trash"] and (predicate is None or predicate(p))]
+        live = [
+            p
+            for p in self._candidates(source, spec)
+            if not p["in_trash"] and (predicate is None or predicate(p))
+        ]
         if sorts:
             live = order(live, sorts, properties)
         capped = len(live) > RESULT_CAP
         ids = [p["id"] for p in live[:RESULT_CAP]]
         return ids, {page_id: i for i, page_id in enumerate(ids)}, capped
+
+    def _candidates(self, source: dict[str, Any], spec: Any) -> list[dict[str, Any]]:
+        """Pages that may match, in creation order: an equals condition narrows them through the index."""
+        store = self.store
+        hint = _equals_hint(spec, source["properties"])
+        if hint is None:
+            return [store.pages[i] for i in store.pages_by_source.get(source["id"], [])]
+        prop_id, value = hint
+        ids = store.equals.get((source["id"], prop_id), {}).get(value, ())
+        return [store.pages[i] for i in sorted(ids, key=store.seq.__getitem__)]
+
+
+def _equals_hint(spec: Any, properties: dict[str, dict[str, Any]]) -> tuple[str, Any] | None:
+    """(property id, value) of an equals condition that every match must satisfy, if there is one."""
+    if not isinstance(spec, dict):
+        return None
+    if isinstance(spec.get("and"), list):
+        return next((h for h in (_equals_hint(p, properties) for p in spec["and"]) if h is not None), None)
+    name = schema_mod.find_property_name(properties, spec.get("property") or "")
+    if name is None:
+        return None
+    kind = properties[name]["type"]
+    condition = spec.get(kind) if kind in spec else spec.get("rich_text" if kind == "title" else "title")
+    if kind not in ("title", "rich_text", "number", "select") or not isinstance(condition, dict):
+        return None
+    value = condition.get("equals")
+    valid = (
+        isinstance(value, str)
+        if kind != "number"
+        else isinstance(value, int | float) and not isinstance(value, bool)
+    )
+    return (properties[name]["id"], value) if valid and len(condition) == 1 else None

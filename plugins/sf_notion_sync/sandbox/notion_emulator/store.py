@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,10 @@ class Store:
         self.pages: dict[str, dict[str, Any]] = {}
         self.pages_by_source: dict[str, list[str]] = {}
         self.versions: dict[str, int] = {}
+        # Equality index for equals filters: (data source id, property id) -> value -> page ids.
+        self.equals: dict[tuple[str, str], dict[Any, set[str]]] = {}
+        self.seq: dict[str, int] = {}
+        self._indexed: dict[str, list[tuple[tuple[str, str], Any]]] = {}
         self._load()
 
     @property
@@ -63,10 +67,40 @@ class Store:
             obj = json.loads(body)
             self.data_sources[obj["id"]] = obj
             self.pages_by_source[obj["id"]] = []
+        self._load_pages()
+
+    def _load_pages(self) -> None:
         for source_id, body in self._db.execute("SELECT data_source_id, body FROM pages ORDER BY seq"):
             obj = json.loads(body)
-            self.pages[obj["id"]] = obj
             self.pages_by_source.setdefault(source_id, []).append(obj["id"])
+            self._remember(obj)
+
+    def _remember(self, page: dict[str, Any]) -> None:
+        self.pages[page["id"]] = page
+        self.seq[page["id"]] = len(self.seq)
+        self._index(page)
+
+    def _index(self, page: dict[str, Any]) -> None:
+        source_id = page["parent"]["data_source_id"]
+        entries = []
+        for prop in page["properties"].values():
+            kind = prop["type"]
+            if kind in ("title", "rich_text"):
+                value: Any = "".join(item["plain_text"] for item in prop[kind])
+            elif kind == "number":
+                value = prop["number"]
+            elif kind == "select":
+                value = (prop["select"] or {}).get("name")
+            else:
+                continue
+            key = (source_id, prop["id"])
+            self.equals.setdefault(key, {}).setdefault(value, set()).add(page["id"])
+            entries.append((key, value))
+        self._indexed[page["id"]] = entries
+
+    def _unindex(self, page_id: str) -> None:
+        for key, value in self._indexed.pop(page_id, []):
+            self.equals[key][value].discard(page_id)
 
     def put_database(self, database: dict[str, Any]) -> None:
         with self._lock:
@@ -97,8 +131,8 @@ class Store:
                         "INSERT INTO pages (id, data_source_id, body) VALUES (?, ?, ?)",
                         (page["id"], source_id, json.dumps(page)),
                     )
-                    self.pages[page["id"]] = page
                     self.pages_by_source[source_id].append(page["id"])
+                    self._remember(page)
                     self._bump(source_id)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -109,8 +143,23 @@ class Store:
     def update_page(self, page: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute("UPDATE pages SET body = ? WHERE id = ?", (json.dumps(page), page["id"]))
+            self._unindex(page["id"])
             self.pages[page["id"]] = page
+            self._index(page)
             self._bump(page["parent"]["data_source_id"])
+
+    def rewrite_pages(self, source_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Rewrite every page of a data source in one transaction (after a schema change)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            for page_id in self.pages_by_source.get(source_id, []):
+                page = change(self.pages[page_id])
+                self._db.execute("UPDATE pages SET body = ? WHERE id = ?", (json.dumps(page), page_id))
+                self._unindex(page_id)
+                self.pages[page_id] = page
+                self._index(page)
+            self._db.execute("COMMIT")
+            self._bump(source_id)
 
     def log_request(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -136,6 +185,7 @@ class Store:
             self.pages.clear()
             self.pages_by_source.clear()
             self.versions.clear()
+            self._forget_pages()
 
     def close(self) -> None:
         with self._lock:
@@ -144,10 +194,13 @@ class Store:
     def _bump(self, source_id: str) -> None:
         self.versions[source_id] = self.versions.get(source_id, 0) + 1
 
-    def _reload_after_rollback(self) -> None:
+    def _forget_pages(self) -> None:
         self.pages.clear()
+        self.seq.clear()
+        self.equals.clear()
+        self._indexed.clear()
+
+    def _reload_after_rollback(self) -> None:
+        self._forget_pages()
         self.pages_by_source = {source_id: [] for source_id in self.data_sources}
-        for source_id, body in self._db.execute("SELECT data_source_id, body FROM pages ORDER BY seq"):
-            obj = json.loads(body)
-            self.pages[obj["id"]] = obj
-            self.pages_by_source.setdefault(source_id, []).append(obj["id"])
+        self._load_pages()

@@ -15,7 +15,7 @@ from . import schema as schema_mod
 from .errors import NotionError, body_failed, not_found, too_long, validation
 from .query import QueryEngine
 from .store import Store
-from .validation import ARRAY_LIMIT, apply_properties, normalize_id
+from .validation import ARRAY_LIMIT, apply_properties, empty_value, normalize_id, read_property
 
 BOT_NAME = "Sandbox integration"
 WORKSPACE_NAME = "Sandbox workspace"
@@ -66,13 +66,28 @@ def _writable(properties: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _migrate(page: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A page's properties after a schema change: matched by property id, so renames keep values."""
+    by_id = {prop["id"]: prop for prop in page["properties"].values()}
+    properties = {}
+    for name, prop in schema.items():
+        old = by_id.get(prop["id"])
+        value = (
+            old[prop["type"]]
+            if old is not None and old["type"] == prop["type"]
+            else empty_value(prop["type"])
+        )
+        properties[name] = read_property(prop, value)
+    return {**page, "properties": properties}
+
+
 class Workspace:
     """All object logic; callers (HTTP routes, control API, tests) hold no state of their own."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        self.queries = QueryEngine()
+        self.queries = QueryEngine(store)
 
     # -- users ------------------------------------------------------------------------------
     def me(self, token_fingerprint: str) -> dict[str, Any]:
@@ -165,6 +180,8 @@ class Workspace:
                     source["in_trash"] = source["archived"] = body[flag]
             source["last_edited_time"] = notion_time(self.clock())
             self.store.put_data_source(source)
+            if "properties" in body:
+                self.store.rewrite_pages(source["id"], lambda page: _migrate(page, source["properties"]))
             if "title" in body:
                 database = copy.deepcopy(self.store.databases[source["parent"]["database_id"]])
                 name = schema_mod.plain_text(source["title"])
@@ -296,7 +313,7 @@ class Workspace:
         source = self.get_data_source(source_id)
         if not isinstance(body, dict):
             raise NotionError(400, "invalid_json", "The request body must be a JSON object.")
-        return self.queries.run(source, self.pages_of(source_id), body, self.store.pages.__getitem__)
+        return self.queries.run(source, body)
 
     def reset(self) -> None:
         with self.store.lock:

@@ -1,11 +1,13 @@
 """A sandbox CA and server certificate under the state dir, and a CA bundle clients can trust.
 
-The bundle is certifi's roots plus the sandbox CA, so REQUESTS_CA_BUNDLE pointing at it keeps every
-other HTTPS site working. Existing files are reused so a restarted emulator stays trusted.
+The bundle is certifi's roots (plus the system bundle named by REQUESTS_CA_BUNDLE or SSL_CERT_FILE,
+which may hold a corporate proxy's CA) plus the sandbox CA, so REQUESTS_CA_BUNDLE pointing at it keeps
+every other HTTPS site working. Existing files are reused so a restarted emulator stays trusted.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,5 +38,11 @@ def ensure_tls(state_dir: Path) -> TlsFiles:
     with open(files.server_cert, "wb") as out:
         for blob in cert.cert_chain_pems:
             out.write(blob.bytes())
-    files.ca_bundle.write_bytes(Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + ca.cert_pem.bytes())
+    sources = [Path(certifi.where())]
+    for var in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        path = Path(os.environ.get(var) or "/nonexistent")
+        if path.is_file() and path.resolve() not in {p.resolve() for p in sources} and tls_dir not in path.parents:
+            sources.append(path)
+    parts = [p.read_bytes().rstrip(b"\n") + b"\n" for p in sources]
+    files.ca_bundle.write_bytes(b"".join(parts) + ca.cert_pem.bytes())
     return files

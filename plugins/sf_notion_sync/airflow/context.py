@@ -1,0 +1,55 @@
+"""Builds the engine's SyncContext inside a task from Airflow connections, and closes what it opened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sf_notion_sync.notion.constants import DEFER_THRESHOLD_S
+
+
+@contextmanager
+def open_sync_context(
+    object_name: str,
+    *,
+    run_id: str,
+    dag_id: str,
+    dry_run: bool = False,
+    notion_conn_id: str = "notion_default",
+    salesforce_conn_id: str = "salesforce_default",
+    sync_state_conn_id: str = "sync_state_db",
+    defer_threshold: float = DEFER_THRESHOLD_S,
+    migrate: bool = False,
+) -> Iterator[Any]:
+    """Connections open lazily: a task that never talks to Salesforce never logs in to it."""
+    from sf_notion_sync.airflow.hooks import NotionHook, SyncStateHook
+    from sf_notion_sync.config import load_config
+    from sf_notion_sync.sync.context import SyncContext
+
+    state = SyncStateHook(sync_state_conn_id)
+    if migrate:
+        from sf_notion_sync.state.db import upgrade
+
+        upgrade(state.engine)
+    opened: list[Any] = []
+
+    def notion() -> Any:
+        client = NotionHook(notion_conn_id, sync_state_conn_id, dag_id=dag_id).get_conn(
+            allow_defer=True, defer_threshold_s=defer_threshold)
+        opened.append(client)
+        return client
+
+    def salesforce() -> Any:
+        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+        return SalesforceHook(salesforce_conn_id=salesforce_conn_id).get_conn()
+
+    ctx = SyncContext(config=load_config(), object_name=object_name, store=state.get_store(), notion=notion,
+                      salesforce=salesforce, run_id=run_id, dag_id=dag_id, dry_run=dry_run)
+    try:
+        yield ctx
+    finally:
+        for client in opened:
+            client.close()
+        state.engine.dispose()

@@ -1,0 +1,77 @@
+"""sync_batch: write one planned seq range of the run's staging to Notion, resumable from a cursor.
+
+When the shared limiter asks for a wait longer than the defer threshold, everything before the
+current record is committed and the outcome says where to resume and how long to wait, so the
+operator can defer to the triggerer (holding no worker slot) and call again with the cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sf_notion_sync.notion.errors import DeferRequested
+from sf_notion_sync.state.rows import BatchInfo
+
+from .context import SyncContext
+from .iterutil import chunked
+from .outcome import BatchOutcome, Tally
+from .writer import RecordWriter
+
+CHUNK = 200
+"""Records whose map entries, intents and open failures are read with one query each."""
+STATUS_DONE, STATUS_DEFERRED = "done", "deferred"
+
+
+def sync_batch(
+    ctx: SyncContext, batch: dict[str, Any], *, cursor: int | None = None, allow_defer: bool = True
+) -> BatchOutcome:
+    """Process records ``cursor or first_seq .. last_seq`` of the batch; JSON-ready outcome."""
+    run_id, index = str(batch["run_id"]), int(batch["batch_index"])
+    first, last = int(batch["first_seq"]), int(batch["last_seq"])
+    start = first if cursor is None else int(cursor)
+    if not first <= start <= last + 1:
+        raise ValueError(f"cursor {cursor} is outside batch {index} (seq {first}..{last})")
+    store = ctx.store
+    prior = None if cursor is None else store.get_batch(run_id, index)
+    if prior is None:
+        store.start_batch(run_id, index, now=ctx.clock())
+
+    writer = RecordWriter(ctx, allow_defer=allow_defer)
+    began = time.monotonic()
+    next_cursor, wait = None, 0.0
+    try:
+        for chunk in chunked(store.iter_staging(run_id, start, last), CHUNK):
+            writer.process(chunk)
+    except DeferRequested as exc:
+        next_cursor, wait = writer.current_seq, exc.wait_seconds
+    finally:
+        writer.flush()
+    counts = _carried(prior)
+    counts.add(writer.tally)
+    seconds = time.monotonic() - began + ((prior.seconds or 0.0) if prior else 0.0)
+    done = next_cursor is None
+    store.finish_batch(
+        run_id,
+        index,
+        STATUS_DONE if done else STATUS_DEFERRED,
+        counts.to_counters(),
+        seconds=seconds,
+        record_metric=done and not ctx.dry_run,
+        now=ctx.clock(),
+    )
+    return BatchOutcome(run_id, index, done, next_cursor, round(wait, 3), counts, round(seconds, 3))
+
+
+def _carried(prior: BatchInfo | None) -> Tally:
+    """Counters of the batch's earlier, deferred part (trashes and requests were added to the run then)."""
+    if prior is None:
+        return Tally()
+    return Tally(
+        processed=prior.processed,
+        created=prior.created,
+        updated=prior.updated,
+        skipped=prior.skipped,
+        failed=prior.failed,
+        rate_limited_429s=prior.rate_limited_429s,
+    )

@@ -1,0 +1,77 @@
+"""What every engine call needs: the config, the state store, the two API clients and the run's ids.
+
+Clients may be given as factories so that a task builds them only when it really talks to the API
+(an all-unchanged batch never opens a Notion connection). Nothing here is JSON-serialised: each task
+builds its own context; only descriptors and counts cross task boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sf_notion_sync.config import ObjectConfig, SyncConfig
+from sf_notion_sync.notion.client import ThrottledNotionClient
+from sf_notion_sync.notion.properties import OnInvalid
+from sf_notion_sync.state.store import StateStore, utcnow
+
+KIND_FULL = "full"
+KIND_INCREMENTAL = "incremental"
+KIND_RECORDS = "records"
+"""A run over given record ids (retry, fast lane): never reconciles, never moves the watermark."""
+
+
+@dataclass
+class SyncContext:
+    config: SyncConfig
+    object_name: str
+    store: StateStore
+    notion: ThrottledNotionClient | Callable[[], ThrottledNotionClient]
+    salesforce: Any  # a simple_salesforce.Salesforce, or a callable returning one
+    run_id: str
+    dag_id: str = ""
+    dry_run: bool = False
+    data_source_id: str | None = None
+    """Set from preflight's result in later tasks; resolved (one request) when missing."""
+    on_invalid: OnInvalid = "fail"
+    """A Salesforce value Notion would reject: fail the record ("fail") or clear that property ("null")."""
+    clock: Callable[[], datetime] = utcnow
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.object_name not in self.config.objects:
+            known = ", ".join(sorted(self.config.objects)) or "none"
+            raise KeyError(f"object {self.object_name!r} is not in {self.config.path} (configured: {known})")
+
+    @property
+    def obj(self) -> ObjectConfig:
+        return self.config.objects[self.object_name]
+
+    @property
+    def mapping_version(self) -> str:
+        return self.obj.mapping_version
+
+    @property
+    def budget_rps(self) -> float:
+        return self.config.defaults.notion.rate
+
+    def notion_client(self) -> ThrottledNotionClient:
+        return self._client("notion", self.notion)
+
+    def sf(self) -> Any:
+        return self._client("salesforce", self.salesforce)
+
+    def _client(self, key: str, given: Any) -> Any:
+        if key not in self._clients:
+            self._clients[key] = given() if callable(given) else given
+        return self._clients[key]
+
+    def data_source(self) -> str:
+        """The data source id of the object's database (API 2025-09-03 writes pages to data sources)."""
+        if self.data_source_id is None:
+            from sf_notion_sync.notion.schema import resolve_data_source
+
+            self.data_source_id = resolve_data_source(self.notion_client(), self.obj.database_id)
+        return self.data_source_id

@@ -1,0 +1,89 @@
+"""Salesforce record -> staged record: the Notion properties to write and their content hash.
+
+Properties are built at extraction, once, so that a batch only compares hashes and sends what is
+stored: the hash covers exactly what would be written (plus the mapping version), which is what
+makes "unchanged costs no request" sound (invariant 8). A value Notion would reject is staged as an
+error (no request will be sent for it) so the batch records it in sync_log with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sf_notion_sync.notion.errors import PropertyValueError
+from sf_notion_sync.notion.properties import build_properties, build_property, content_hash
+from sf_notion_sync.salesforce.soql import CURSOR_FIELD
+from sf_notion_sync.state.rows import StagedRecord
+
+from .context import SyncContext
+from .timeutil import parse_sf_datetime
+
+log = logging.getLogger(__name__)
+
+ERROR_KEY = "error"
+PROPERTIES_KEY = "properties"
+INVALID_PROPERTY = "invalid_property"
+
+
+class RecordBuilder:
+    """Builds the staged form of records of one object, a chunk at a time (relations resolved per chunk)."""
+
+    def __init__(self, ctx: SyncContext) -> None:
+        self.ctx = ctx
+        self.mappings = ctx.obj.properties
+        self.types = {p.name: p.type for p in self.mappings}
+        self.relations = [p for p in self.mappings if p.type == "relation"]
+
+    def stage(self, records: Sequence[dict[str, Any]]) -> list[StagedRecord]:
+        pages = self._related_pages(records)
+        return [self._stage_one(record, pages) for record in records]
+
+    def deleted(self, sf_id: str) -> StagedRecord:
+        """A record Salesforce reports deleted: nothing to build, only a page to trash."""
+        return StagedRecord(sf_id=sf_id, system_modstamp=None, payload={}, content_hash="", is_deleted=True)
+
+    def _related_pages(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """Notion page ids of referenced records, per related object (unsynced ones are absent)."""
+        pages: dict[str, dict[str, str]] = {}
+        for prop in self.relations:
+            ids = {r[prop.field] for r in records if r.get(prop.field)}
+            entries = self.ctx.store.get_record_map(prop.related_object or "", ids)
+            pages.setdefault(prop.related_object or "", {}).update(
+                (sf_id, e.notion_page_id) for sf_id, e in entries.items() if not e.trashed
+            )
+        return pages
+
+    def _stage_one(self, record: dict[str, Any], pages: dict[str, dict[str, str]]) -> StagedRecord:
+        sf_id = record["Id"]
+        values: dict[str, Any] = {}
+        for prop in self.mappings:
+            value = record.get(prop.field)
+            if prop.type == "relation" and value:
+                page = pages.get(prop.related_object or "", {}).get(value)
+                if page is None:
+                    log.info("%s %s: related %s %s is not synced yet; %r left empty",
+                             self.ctx.object_name, sf_id, prop.related_object, value, prop.name)
+                value = page
+            values[prop.name] = value
+        payload: dict[str, Any]
+        try:
+            built = build_properties(values, self.types, record_id=sf_id, on_invalid=self.ctx.on_invalid)
+        except PropertyValueError as exc:
+            payload = {ERROR_KEY: {"code": INVALID_PROPERTY, "message": str(exc), "property": exc.property_name}}
+        else:
+            properties = built.properties
+            id_property = self.ctx.obj.salesforce_id_property
+            properties[id_property] = build_property("rich_text", sf_id, property_name=id_property, record_id=sf_id)
+            payload = {PROPERTIES_KEY: properties}
+            notes = [str(w) for w in built.warnings] + [str(e) for e in built.nulled]
+            if notes:
+                payload["warnings"] = notes
+        return StagedRecord(
+            sf_id=sf_id,
+            system_modstamp=parse_sf_datetime(record.get(CURSOR_FIELD)),
+            payload=payload,
+            content_hash=content_hash({k: v for k, v in payload.items() if k != "warnings"}, [self.ctx.mapping_version]),
+            is_deleted=bool(record.get("IsDeleted")),
+        )

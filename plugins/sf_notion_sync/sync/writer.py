@@ -1,0 +1,280 @@
+"""Writes staged records to Notion: create, update, restore or trash, and records every outcome.
+
+Decisions per record (a batch, a retry and reconcile all go through here):
+
+* unchanged (same content hash and mapping version in the record map, page not trashed): no request;
+* new: a create intent is committed first, the page created, then the page id recorded and the intent
+  dropped in one transaction; a leftover intent (a worker died mid-create) makes the create look the
+  page up by its Salesforce Id first (invariant 2);
+* changed: update (a trashed page is restored with it); deleted with delete_policy trash: trash;
+* a value Notion would reject, or a Notion error: a sync_log row with the reason while the rest goes
+  on (invariant 7); a fatal failure is not re-sent until the record or the mapping changes.
+
+Outcomes are buffered and committed every few writes and before returning, so an interruption (a
+deferral, a crash) redoes at most the uncommitted writes, which are idempotent or guarded by intents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sf_notion_sync.notion.client import ApiResult, ThrottledNotionClient
+from sf_notion_sync.notion.errors import DeferRequested, ErrorKind, NotionApiError
+from sf_notion_sync.state.rows import Failure, LogEntry, RecordMapEntry, StagedRecord
+
+from .backoff import retry_delay
+from .context import SyncContext
+from .mapping import ERROR_KEY, PROPERTIES_KEY
+from .outcome import Tally
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 20
+"""Writes between commits: bounds what a crash can leave unrecorded (idempotent to redo)."""
+
+OP_CREATE, OP_UPDATE, OP_TRASH = "create", "update", "trash"
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the state store knows about one record before it is written."""
+
+    entry: RecordMapEntry | None
+    intent: bool
+    failure: LogEntry | None
+
+
+class RecordWriter:
+    def __init__(self, ctx: SyncContext, *, allow_defer: bool = True) -> None:
+        self.ctx = ctx
+        self.allow_defer = allow_defer
+        self.tally = Tally()
+        self.current_seq: int | None = None
+        self._client: ThrottledNotionClient | None = None
+        self._baseline = (0, 0)
+        self._map: list[RecordMapEntry] = []
+        self._created: list[RecordMapEntry] = []
+        self._trashed: list[str] = []
+        self._failures: list[tuple[Failure, float | None]] = []
+        self._resolved: set[str] = set()
+        self._unsent_intents: set[str] = set()
+        self._writes = 0
+
+    # --- the public loop ----------------------------------------------------------------------------
+
+    def process(self, records: Sequence[StagedRecord]) -> None:
+        """Write a chunk of records; DeferRequested leaves ``current_seq`` at the record to resume from."""
+        known = self._known([r.sf_id for r in records])
+        for record in records:
+            self.current_seq = record.seq
+            self._one(record, known[record.sf_id])
+            self.tally.processed += 1
+            if self._writes >= FLUSH_EVERY:
+                self.flush()
+        self.current_seq = None
+
+    def flush(self) -> None:
+        """Commit every buffered outcome (map entries, trashes, failures, closed failures, intents)."""
+        store, name = self.ctx.store, self.ctx.object_name
+        store.record_created_pages(self._created)
+        store.upsert_record_map(self._map)
+        if self._trashed:
+            store.mark_trashed(name, self._trashed, at=self.ctx.clock())
+        if self._unsent_intents:
+            store.clear_intents(name, self._unsent_intents)
+        self._record_failures()
+        if self._resolved:
+            store.record_success(name, self._resolved, now=self.ctx.clock())
+        self._map, self._created, self._trashed, self._failures = [], [], [], []
+        self._resolved, self._unsent_intents, self._writes = set(), set(), 0
+        self._count_requests()
+
+    # --- decisions ----------------------------------------------------------------------------------
+
+    def _known(self, sf_ids: list[str]) -> dict[str, _Known]:
+        store, name = self.ctx.store, self.ctx.object_name
+        entries = store.get_record_map(name, sf_ids)
+        intents = {i.sf_id for i in store.open_intents(name, sf_ids)}
+        failures = store.open_failures(name, sf_ids)
+        return {i: _Known(entries.get(i), i in intents, failures.get(i)) for i in sf_ids}
+
+    def _one(self, record: StagedRecord, known: _Known) -> None:
+        entry, failure = known.entry, known.failure
+        if record.is_deleted:
+            if entry is not None and not entry.trashed and self.ctx.obj.delete_policy == "trash":
+                self.trash(record.sf_id, entry)
+            else:
+                self._skip(record.sf_id, failure)
+            return
+        payload = _payload(record)
+        if entry is not None and not entry.trashed and self._unchanged(entry, record):
+            self._skip(record.sf_id, failure)
+        elif failure is not None and failure.fatal and self._same_input(failure, record):
+            self.tally.failed += 1  # rejected before for this very input: do not re-send blindly
+        elif ERROR_KEY in payload:
+            error = payload[ERROR_KEY]
+            self._fail(record, OP_UPDATE if entry else OP_CREATE, error["code"], error["message"], fatal=True)
+        elif entry is not None:
+            self._update(record, entry, payload[PROPERTIES_KEY])
+        else:
+            self._create(record, payload[PROPERTIES_KEY], lookup_first=known.intent)
+        for warning in payload.get("warnings", ()):
+            log.warning("%s: %s", self.ctx.object_name, warning)
+
+    def _unchanged(self, entry: RecordMapEntry, record: StagedRecord) -> bool:
+        return entry.content_hash == record.content_hash and entry.mapping_version == self.ctx.mapping_version
+
+    def _same_input(self, failure: LogEntry, record: StagedRecord) -> bool:
+        return failure.sf_system_modstamp == record.system_modstamp and failure.mapping_version == self.ctx.mapping_version
+
+    def _skip(self, sf_id: str, failure: LogEntry | None) -> None:
+        self.tally.skipped += 1
+        if failure is not None:
+            self._resolved.add(sf_id)  # what Notion holds is current after all
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ThrottledNotionClient:
+        if self._client is None:
+            self._client = self.ctx.notion_client()
+            self._baseline = (self._client.totals.attempts, self._client.totals.rate_limited)
+        return self._client
+
+    def _create(self, record: StagedRecord, properties: dict[str, Any], *, lookup_first: bool) -> None:
+        if self.ctx.dry_run:
+            self.tally.created += 1
+            return
+        obj = self.ctx.obj
+        self.ctx.store.write_intents(obj.name, [record.sf_id], self.ctx.run_id, at=self.ctx.clock())
+        self._writes += 1
+        try:
+            result = self.client.create_page(
+                self.ctx.data_source(),
+                properties,
+                sf_id=record.sf_id,
+                id_property=obj.salesforce_id_property,
+                lookup_first=lookup_first,
+                allow_defer=self.allow_defer,
+            )
+        except DeferRequested as exc:
+            if not (lookup_first or getattr(exc, "pending_lookup", False)):
+                self._unsent_intents.add(record.sf_id)  # nothing went out: no lookup needed later
+            raise
+        except NotionApiError as exc:
+            if exc.kind is not ErrorKind.TRANSIENT:
+                self._unsent_intents.add(record.sf_id)  # rejected or rate limited: surely not created
+            self._fail(record, OP_CREATE, exc.code, str(exc), error=exc)
+            return
+        page_id = result.data["id"]
+        if result.recovered and lookup_first:
+            # found a page an earlier process created, possibly from an older version of the record
+            self._patch(record, page_id, {PROPERTIES_KEY: properties}, OP_UPDATE)
+        self._created.append(self._entry(record, page_id))
+        self.tally.created += 1
+
+    def _update(self, record: StagedRecord, entry: RecordMapEntry, properties: dict[str, Any]) -> None:
+        if self.ctx.dry_run:
+            self.tally.updated += 1
+            return
+        body: dict[str, Any] = {PROPERTIES_KEY: properties}
+        if entry.trashed:
+            body["in_trash"] = False  # deleted, then undeleted in Salesforce: restore the page
+        if self._patch(record, entry.notion_page_id, body, OP_UPDATE) is not None:
+            self._map.append(self._entry(record, entry.notion_page_id))
+            self.tally.updated += 1
+
+    def trash(self, sf_id: str, entry: RecordMapEntry) -> None:
+        """Move a mapped page to the Notion trash (also used by reconcile)."""
+        if self.ctx.dry_run:
+            self.tally.trashed += 1
+            return
+        stub = StagedRecord(sf_id=sf_id, system_modstamp=None, payload={}, content_hash="", is_deleted=True)
+        if self._patch(stub, entry.notion_page_id, {"in_trash": True}, OP_TRASH) is not None:
+            self._trashed.append(sf_id)
+            self.tally.trashed += 1
+
+    def _patch(self, record: StagedRecord, page_id: str, body: dict[str, Any], operation: str) -> ApiResult | None:
+        self._writes += 1
+        try:
+            return self.client.request(
+                "PATCH", f"pages/{page_id}", body=body, record_id=record.sf_id, allow_defer=self.allow_defer
+            )
+        except NotionApiError as exc:
+            self._fail(record, operation, exc.code, str(exc), error=exc)
+            return None
+
+    def _entry(self, record: StagedRecord, page_id: str) -> RecordMapEntry:
+        return RecordMapEntry(
+            object_name=self.ctx.object_name,
+            sf_id=record.sf_id,
+            notion_page_id=page_id,
+            content_hash=record.content_hash,
+            system_modstamp=record.system_modstamp,
+            synced_at=self.ctx.clock(),
+            mapping_version=self.ctx.mapping_version,
+        )
+
+    # --- failures -----------------------------------------------------------------------------------
+
+    def _fail(
+        self,
+        record: StagedRecord,
+        operation: str,
+        code: str | None,
+        message: str,
+        *,
+        fatal: bool = False,
+        error: NotionApiError | None = None,
+    ) -> None:
+        if error is not None:
+            fatal = error.kind is ErrorKind.FATAL
+        if self.ctx.dry_run:
+            self.tally.failed += 1
+            return
+        failure = Failure(
+            run_id=self.ctx.run_id,
+            object_name=self.ctx.object_name,
+            sf_id=record.sf_id,
+            operation=operation,
+            error_code=code or (error.kind.value if error else None),
+            error_message=message,
+            rate_limited=bool(error and error.rate_limited),
+            fatal=fatal,
+            notion_request_id=error.request_id if error else None,
+            sf_system_modstamp=record.system_modstamp,
+            mapping_version=self.ctx.mapping_version,
+        )
+        self._failures.append((failure, error.retry_after if error and error.rate_limited else None))
+        self.tally.failed += 1
+        log.warning("%s %s: %s failed: %s", self.ctx.object_name, record.sf_id, operation, message)
+
+    def _record_failures(self) -> None:
+        """One write per distinct Retry-After: it is the floor of that group's backoff."""
+        groups: dict[float | None, list[Failure]] = defaultdict(list)
+        for failure, retry_after in self._failures:
+            groups[retry_after].append(failure)
+        policy = self.ctx.config.defaults.retry
+        for retry_after, failures in groups.items():
+            self.ctx.store.record_failures(
+                failures,
+                retry_delay=lambda attempts, floor=retry_after: retry_delay(attempts, policy, retry_after_s=floor),
+                max_attempts=policy.max_attempts,
+                now=self.ctx.clock(),
+            )
+
+    def _count_requests(self) -> None:
+        if self._client is None:
+            return
+        attempts, limited = self._client.totals.attempts, self._client.totals.rate_limited
+        self.tally.notion_requests += attempts - self._baseline[0]
+        self.tally.rate_limited_429s += limited - self._baseline[1]
+        self._baseline = (attempts, limited)
+
+
+def _payload(record: StagedRecord) -> dict[str, Any]:
+    return record.payload if isinstance(record.payload, dict) else {}
