@@ -594,13 +594,13 @@ def test_script_forces_the_next_matching_responses(server, ids):
 
 
 def test_latency_applies_to_the_api_only(server, emu):
-    emu.config.patch({"latency_median_ms": 150, "latency_p95_ms": 150})
+    emu.config.patch({"latency_median_ms": 300, "latency_p95_ms": 300})  # p95 = median: always 300 ms
     started = time.monotonic()
     client(server).users.me()
-    assert time.monotonic() - started >= 0.14
-    started = time.monotonic()
-    control(server, "GET", "config")
-    assert time.monotonic() - started < 0.14
+    assert time.monotonic() - started >= 0.29
+    emu.config.patch({"latency_median_ms": 5000, "latency_p95_ms": 5000})
+    response = httpx.get(f"{server.url}/_sandbox/config", timeout=2.5)  # would time out if delayed
+    assert response.json()["latency_median_ms"] == 5000
 
 
 def test_config_reads_and_patches_and_rejects_bad_values(server):
@@ -716,3 +716,28 @@ def test_module_entry_point_serves(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_renames_keep_values_and_equals_lookups_follow_updates(server, ids):
+    notion = client(server)
+    ds = ids["data_source_id"]
+    page = create(notion, ds, "Acme", **{"SF Id": text("001OLD"), "Amount": {"number": 5}})
+    notion.pages.update(page["id"], properties={"SF Id": text("001NEW")})
+
+    def by_sf_id(value, prop="SF Id"):
+        return notion.data_sources.query(ds, filter={"property": prop, "rich_text": {"equals": value}})[
+            "results"
+        ]
+
+    assert by_sf_id("001OLD") == [] and [p["id"] for p in by_sf_id("001NEW")] == [page["id"]]
+    notion.data_sources.update(
+        ds, properties={"SF Id": {"name": "Salesforce Id"}, "Amount": {"rich_text": {}}}
+    )
+    moved = notion.pages.retrieve(page["id"])["properties"]
+    assert moved["Salesforce Id"]["rich_text"][0]["plain_text"] == "001NEW"
+    assert moved["Amount"] == {
+        "id": moved["Amount"]["id"],
+        "type": "rich_text",
+        "rich_text": [],
+    }  # type changed
+    assert [p["id"] for p in by_sf_id("001NEW", "Salesforce Id")] == [page["id"]]

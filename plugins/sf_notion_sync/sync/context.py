@@ -15,6 +15,7 @@ from typing import Any
 from sf_notion_sync.config import ObjectConfig, SyncConfig
 from sf_notion_sync.notion.client import ThrottledNotionClient
 from sf_notion_sync.notion.properties import OnInvalid
+from sf_notion_sync.notion.schema import resolve_data_source_id
 from sf_notion_sync.state.store import StateStore, utcnow
 
 KIND_FULL = "full"
@@ -71,7 +72,5 @@ class SyncContext:
     def data_source(self) -> str:
         """The data source id of the object's database (API 2025-09-03 writes pages to data sources)."""
         if self.data_source_id is None:
-            from sf_notion_sync.notion.schema import resolve_data_source
-
-            self.data_source_id = resolve_data_source(self.notion_client(), self.obj.database_id)
+            self.data_source_id = resolve_data_source_id(self.notion_client(), self.obj.database_id)
         return self.data_source_id

@@ -70,7 +70,9 @@ def rebuild_record_map(ctx: SyncContext, *, force: bool = False) -> dict[str, An
 
 
 def _plain_text(prop: dict[str, Any] | None) -> str:
-    items = (prop or {}).get(prop.get("type", "") if prop else "") or []
+    if not prop:
+        return ""
+    items = prop.get(prop.get("type") or "rich_text") or []
     return "".join((i.get("text") or {}).get("content") or i.get("plain_text") or "" for i in items).strip()
 
 

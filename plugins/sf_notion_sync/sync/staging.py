@@ -72,18 +72,19 @@ def extract_to_staging(
     store.clear_staging(ctx.run_id)
 
     builder = RecordBuilder(ctx)
-    live_deleted = set(deleted)
+    # Ids reported deleted, or asked for: those the extraction does not return are gone from Salesforce
+    # (or outside the WHERE filter) and are staged as deleted, so their pages are trashed per policy.
+    unseen = set(deleted) | set(ids or ())
     stats: list[dict[str, Any]] = []
 
     def staged_records() -> Iterator[StagedRecord]:
         for records in _extractions(ctx, since, limit, ids, stats):
             for chunk in chunked(records, BUILD_CHUNK):
-                for record in chunk:
-                    live_deleted.discard(record["Id"])  # deleted, then undeleted: it is live
+                unseen.difference_update(record["Id"] for record in chunk)
                 yield from builder.stage(chunk)
 
     staged = store.append_staging(ctx.run_id, obj.name, staged_records())
-    gone = sorted(live_deleted)
+    gone = sorted(unseen)
     staged += store.append_staging(ctx.run_id, obj.name, (builder.deleted(i) for i in gone))
     store.set_run_total(ctx.run_id, staged)
 

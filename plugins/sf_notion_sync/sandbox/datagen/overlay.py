@@ -113,7 +113,8 @@ class Overlay:
                         " stamp = excluded.stamp, version = excluded.version",
                         (obj, i, json.dumps(fields), stamp, version))
                     result["updated"].append(i)
-                clock += max(1, (len(to_update) + 1) // 2) if to_update and not same_timestamp else (1 if to_update else 0)
+                if to_update:
+                    clock = stamp + 1
 
                 for i in pick_live(delete, taken):
                     self._db.execute(

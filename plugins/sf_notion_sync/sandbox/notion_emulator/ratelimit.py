@@ -44,7 +44,7 @@ class RateLimiter:
                 interval = 1.0 / rate
                 new_tat = max(self._tat.get(key, now), now) + interval
                 wait = new_tat - burst * interval - now
-                if wait > 0:
+                if wait > 1e-9:  # float slack: exactly on time is on time
                     retry_after = max(1, math.ceil(wait))
                     raise NotionError(
                         429,

@@ -67,6 +67,7 @@ class SalesforceEmulator:
         config = uvicorn.Config(
             self.app.app, ssl_certfile=str(self.tls.server_cert), ssl_keyfile=str(self.tls.server_key),
             log_level="warning", access_log=access_log, lifespan="off", timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
         )
         return uvicorn.Server(config), sock
 

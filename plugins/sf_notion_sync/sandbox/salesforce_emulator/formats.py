@@ -6,16 +6,25 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from ..datagen.schema import FieldDef
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+
+
 def iso_ms(ms: int, zulu: bool = False) -> str:
-    """2024-01-01T00:00:00.000+0000 (REST) or 2024-01-01T00:00:00.000Z (Bulk CSV)."""
-    dt = _EPOCH + timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}" + ("Z" if zulu else "+0000")
+    """2024-01-01T00:00:00.000+0000 (REST) or 2024-01-01T00:00:00.000Z (Bulk CSV); hot in Bulk pages."""
+    day, rest = divmod(ms, 86_400_000)
+    secs, milli = divmod(rest, 1000)
+    hours, secs = divmod(secs, 3600)
+    minutes, secs = divmod(secs, 60)
+    return f"{_day(day)}T{hours:02d}:{minutes:02d}:{secs:02d}.{milli:03d}{'Z' if zulu else '+0000'}"
 
 
 def json_value(f: FieldDef, value):
@@ -35,16 +44,16 @@ def json_record(obj: str, version: str, fields: list[FieldDef], rec: dict) -> di
     return out
 
 
-def _csv_value(f: FieldDef, value) -> str:
-    if value is None:
-        return ""
+def _csv_formatter(f: FieldDef):
     if f.type == "datetime":
-        return iso_ms(value, zulu=True)
+        return lambda v: "" if v is None else iso_ms(v, zulu=True)
     if f.type == "boolean":
-        return "true" if value else "false"
+        return lambda v: "" if v is None else "true" if v else "false"
     if f.type == "int":
-        return str(int(value))
-    return str(value)
+        return lambda v: "" if v is None else str(int(v))
+    if f.type in ("currency", "double", "percent"):
+        return lambda v: "" if v is None else str(v)
+    return lambda v: "" if v is None else v
 
 
 def csv_chunks(fields: list[FieldDef], records: Iterable[dict], delimiter: str, line_ending: str,
@@ -55,8 +64,9 @@ def csv_chunks(fields: list[FieldDef], records: Iterable[dict], delimiter: str, 
     if header:
         writer.writerow([f.name for f in fields])
     pending = 0
+    columns = [(f.name, _csv_formatter(f)) for f in fields]
     for rec in records:
-        writer.writerow([_csv_value(f, rec.get(f.name)) for f in fields])
+        writer.writerow([fmt(rec.get(name)) for name, fmt in columns])
         pending += 1
         if pending >= rows_per_chunk:
             yield buf.getvalue().encode("utf-8")

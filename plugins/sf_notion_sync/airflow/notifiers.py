@@ -1,0 +1,83 @@
+"""Delivers alerts through Airflow: email with the SMTP provider, and a JSON POST to a webhook connection.
+
+`SyncAlertNotifier` is an Airflow notifier, usable as a DAG's `on_failure_callback`; `deliver()`
+sends alerts decided by sf_notion_sync.alerts from inside a task. Delivery failures are logged and
+never fail the sync itself.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from sf_notion_sync.alerts import Alert, dag_failure_alert
+from sf_notion_sync.config import AlertSettings
+
+log = logging.getLogger(__name__)
+
+
+def deliver(alerts: Sequence[Alert], settings: AlertSettings, *, smtp_conn_id: str | None = None) -> dict[str, int]:
+    """Send each alert to every configured channel; returns how many were sent per channel."""
+    sent = {"email": 0, "webhook": 0}
+    for alert in alerts:
+        if settings.emails:
+            try:
+                _send_email(alert, settings.emails, smtp_conn_id)
+                sent["email"] += 1
+            except Exception:
+                log.exception("alert %s: email to %s failed", alert.kind, ", ".join(settings.emails))
+        if settings.webhook_conn_id:
+            try:
+                _post_webhook(alert, settings.webhook_conn_id)
+                sent["webhook"] += 1
+            except Exception:
+                log.exception("alert %s: webhook %s failed", alert.kind, settings.webhook_conn_id)
+    return sent
+
+
+def _send_email(alert: Alert, recipients: Sequence[str], smtp_conn_id: str | None) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    body = "<pre>" + html.escape(alert.as_text()) + "</pre>"
+    with SmtpHook(smtp_conn_id=smtp_conn_id or SmtpHook.default_conn_name) as smtp:
+        smtp.send_email_smtp(to=list(recipients), subject=alert.subject, html_content=body)
+
+
+def _post_webhook(alert: Alert, conn_id: str) -> None:
+    import httpx
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'https'}://{conn.host}"
+    if conn.port:
+        url = f"{url}:{conn.port}"
+    path = (conn.extra_dejson or {}).get("endpoint", "")
+    headers = {"Content-Type": "application/json"}
+    if conn.password:
+        headers["Authorization"] = f"Bearer {conn.password}"
+    response = httpx.post(url.rstrip("/") + "/" + path.lstrip("/") if path else url, json=alert.as_payload(),
+                          headers=headers, timeout=15)
+    response.raise_for_status()
+
+
+class SyncAlertNotifier(BaseNotifier):
+    """DAG-run failure alert (the fourth condition), to the recipients of the object's config."""
+
+    template_fields = ()
+
+    def __init__(self, settings: AlertSettings, smtp_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.smtp_conn_id = smtp_conn_id
+
+    def notify(self, context: Any) -> None:
+        dag_run = context.get("dag_run")
+        ti = context.get("ti") or context.get("task_instance")
+        failed = [ti.task_id] if ti is not None else []
+        reason = str(context.get("exception") or context.get("reason") or "see the task logs")
+        alert = dag_failure_alert(getattr(dag_run, "dag_id", "?"), getattr(dag_run, "run_id", "?"), failed, reason)
+        deliver([alert], self.settings, smtp_conn_id=self.smtp_conn_id)

@@ -1,0 +1,67 @@
+"""preflight: check the mapping against Salesforce's describe and the Notion data source, up front.
+
+Every problem is collected and reported in one error, so a misconfigured object is fixed in one go
+rather than one failed run per typo. The data source id it resolves is returned for later tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sf_notion_sync.notion.errors import NotionApiError, SchemaMismatchError
+from sf_notion_sync.notion.schema import check_schema
+from sf_notion_sync.salesforce.soql import COMPOUND_TYPES, UnknownFieldError, describe_object
+
+from .context import SyncContext
+
+
+class PreflightError(ValueError):
+    """The mapping does not match Salesforce or Notion; ``problems`` lists each mismatch."""
+
+    def __init__(self, object_name: str, problems: list[str]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"preflight of {object_name} found {len(problems)} problem(s):\n{listed}")
+
+
+def preflight(ctx: SyncContext) -> dict[str, Any]:
+    """Raise PreflightError listing every problem, else return ``{"object", "data_source_id", ...}``."""
+    obj = ctx.obj
+    problems = salesforce_problems(ctx)
+    data_source_id = None
+    try:
+        data_source_id = ctx.data_source()
+        properties = ctx.notion_client().retrieve_data_source(data_source_id).data.get("properties") or {}
+        problems += notion_problems(ctx, properties)
+    except SchemaMismatchError as exc:
+        problems += exc.problems
+    except NotionApiError as exc:  # a missing database or no access is one more problem to list
+        problems.append(f"Notion database {obj.database_id}: {exc}")
+    if problems:
+        raise PreflightError(obj.name, problems)
+    return {"object": obj.name, "data_source_id": data_source_id, "mapping_version": ctx.mapping_version,
+            "fields": len(obj.fields), "properties": len(obj.properties) + 1}
+
+
+def salesforce_problems(ctx: SyncContext) -> list[str]:
+    obj = ctx.obj
+    schema = describe_object(ctx.sf(), obj.name)
+    problems = []
+    for prop in obj.properties:
+        where = f"objects.{obj.name}.properties.{prop.name}.field"
+        try:
+            name = schema.canonical(prop.field, where)
+        except UnknownFieldError as exc:
+            problems.append(str(exc))
+            continue
+        if schema.field_types[name] in COMPOUND_TYPES:
+            problems.append(f"{obj.name}.{name} (at {where}) is a compound field; map its component fields")
+    return problems
+
+
+def notion_problems(ctx: SyncContext, properties: dict[str, Any]) -> list[str]:
+    """Missing properties and wrong types on the data source; the Id property must be rich_text
+    because the sync writes it as such and looks pages up by it."""
+    obj = ctx.obj
+    wanted = {p.name: p.type for p in obj.properties} | {obj.salesforce_id_property: "rich_text"}
+    return check_schema(properties, wanted, obj.salesforce_id_property)

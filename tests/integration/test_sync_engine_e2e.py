@@ -1,0 +1,221 @@
+"""The sync engine end to end, without Airflow: both emulators on loopback, a real state database.
+
+preflight -> extract_to_staging -> plan_batches -> sync_batch (each, resumed while deferred) ->
+[reconcile] -> finish_run, checked against the Notion emulator's pages and request log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+
+from sf_notion_sync.config import load_config
+from sf_notion_sync.notion.client import ThrottledNotionClient
+from sf_notion_sync.notion.limiter import MemoryBackend, NotionRateLimiter, token_fingerprint
+from sf_notion_sync.salesforce.soql import clear_describe_cache
+from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
+from sf_notion_sync.sandbox.salesforce_emulator import SalesforceEmulator
+from sf_notion_sync.state.db import make_engine, upgrade
+from sf_notion_sync.state.models import STATUS_FAILED
+from sf_notion_sync.state.store import StateStore
+from sf_notion_sync.sync import (
+    SyncContext,
+    extract_to_staging,
+    finish_run,
+    plan_batches,
+    preflight,
+    reconcile,
+    sync_batch,
+)
+
+ACCOUNTS = 240
+CONTACTS = 150
+TOKEN = "secret_sandbox_e2e"
+MAX_RESUMES = 20
+
+ACCOUNT_DB = {
+    "Name": {"type": "title"},
+    "Industry": {"type": "select"},
+    "Website": {"type": "url"},
+    "Annual Revenue": {"type": "number"},
+    "Strategic": {"type": "checkbox"},
+    "Salesforce Id": {"type": "rich_text"},
+}
+CONTACT_DB = {
+    "Name": {"type": "title"},
+    "Email": {"type": "email"},
+    "Account": {"type": "relation"},
+    "Salesforce Id": {"type": "rich_text"},
+}
+CONFIG = """
+defaults:
+  notion: {rate: 2000, burst: 200}
+  batch_size: {min: 50, max: 100}
+objects:
+  Account:
+    database_id: "%(database_id)s"
+    salesforce_id_property: Salesforce Id
+    properties:
+      Name: {field: Name, type: title}
+      Industry: {field: Industry, type: select}
+      Website: {field: Website, type: url}
+      Annual Revenue: {field: AnnualRevenue, type: number}
+      Strategic: {field: Is_Strategic__c, type: checkbox}
+    delete_policy: trash
+  Contact:
+    database_id: "%(contact_database_id)s"
+    salesforce_id_property: Salesforce Id
+    properties:
+      Name: {field: Name, type: title}
+      Email: {field: Email, type: email}
+      Account: {field: AccountId, type: relation, related_object: Account}
+"""
+
+
+@dataclass
+class Sandbox:
+    tmp: Path
+    notion: NotionEmulator
+    notion_url: str
+    sf_url: str
+    sf_session: str
+    ca_bundle: str
+    data_source_id: str
+    contact_data_source_id: str
+    state_url: str
+
+    def control(self, base: str, method: str, path: str, body: dict | None = None) -> Any:
+        response = requests.request(method, f"{base}{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def pages(self, include_trashed: bool = False, data_source_id: str | None = None) -> list[dict[str, Any]]:
+        flag = "1" if include_trashed else "0"
+        path = f"/_sandbox/data_sources/{data_source_id or self.data_source_id}/pages?include_trashed={flag}"
+        return self.control(self.notion_url, "GET", path)["pages"]
+
+    def notion_config(self, changes: dict[str, Any]) -> None:
+        self.control(self.notion_url, "PATCH", "/_sandbox/config", changes)
+
+    def script(self, *responses: dict[str, Any]) -> None:
+        self.control(self.notion_url, "POST", "/_sandbox/script", {"responses": list(responses)})
+
+    def writes_since(self, since: float) -> Counter[str]:
+        log = self.control(self.notion_url, "GET", f"/_sandbox/requests?since={since}")
+        return Counter(
+            "create" if r["method"] == "POST" and r["path"].rstrip("/") == "/v1/pages" else "patch"
+            for r in log
+            if r["status"] < 300 and (r["method"] == "PATCH" or r["path"].rstrip("/") == "/v1/pages")
+        )
+
+    def salesforce(self) -> Salesforce:
+        return Salesforce(instance_url=self.sf_url, session_id=self.sf_session, version="59.0")
+
+    def context(
+        self, run_id: str, store: StateStore, object_name: str = "Account", client: dict | None = None, **kwargs: Any
+    ) -> SyncContext:
+        config = load_config(self.tmp / "sync.yaml")
+
+        def notion() -> ThrottledNotionClient:
+            limiter = NotionRateLimiter(MemoryBackend(), token_fingerprint(TOKEN), rate=2000, burst=200)
+            return ThrottledNotionClient(TOKEN, base_url=self.notion_url, limiter=limiter, backoff_initial_s=0.01,
+                                         backoff_max_s=0.05, **(client or {}))
+
+        return SyncContext(config, object_name, store, notion, self.salesforce, run_id, dag_id="e2e", **kwargs)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    clear_describe_cache()
+    notion = NotionEmulator(tmp_path / "notion", tokens=[TOKEN], rate=0, latency_median_ms=0)
+    sf = SalesforceEmulator(tmp_path / "sf", accounts=ACCOUNTS, contacts=CONTACTS)
+    ids = notion.create_database("Accounts", ACCOUNT_DB)
+    contact_ids = notion.create_database("Contacts", CONTACT_DB)
+    (tmp_path / "sync.yaml").write_text(CONFIG % {**ids, "contact_database_id": contact_ids["database_id"]})
+    with notion.serve() as n_server, sf.serve() as s_server:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", s_server.ca_bundle)  # how clients trust the sandbox CA
+        yield Sandbox(tmp_path, notion, n_server.base_url, s_server.url, s_server.session_id, s_server.ca_bundle,
+                      ids["data_source_id"], contact_ids["data_source_id"], f"sqlite:///{tmp_path / 'state.db'}")
+    notion.close()
+    sf.close()
+
+
+def make_store(url: str) -> StateStore:
+    engine = make_engine(url)
+    upgrade(engine)
+    return StateStore(engine)
+
+
+def run_sync(
+    box: Sandbox, store: StateStore, run_id: str, *, mode: str = "full", do_reconcile: bool = False,
+    record_ids: list[str] | None = None, **ctx_kwargs: Any,
+) -> dict:
+    """One run as the DAG would do it: every task with its own context, only JSON between them."""
+    checked = preflight(box.context(run_id, store, **ctx_kwargs))
+    ctx = box.context(run_id, store, data_source_id=checked["data_source_id"], **ctx_kwargs)
+    extracted = extract_to_staging(ctx, mode=mode, record_ids=record_ids)
+    for batch in plan_batches(ctx):
+        json.dumps(batch)  # what crosses task boundaries is JSON
+        outcome = sync_batch(ctx, batch)
+        for _ in range(MAX_RESUMES):
+            if outcome.done:
+                break
+            outcome = sync_batch(ctx, batch, cursor=outcome.next_cursor)
+        assert outcome.done, outcome.to_dict()
+        json.dumps(outcome.to_dict())
+    if do_reconcile or extracted.get("reconcile"):
+        reconcile(ctx)
+    return {**finish_run(ctx), "extracted": extracted}
+
+
+def _text(prop: dict[str, Any]) -> str:
+    return "".join(i["plain_text"] for i in prop[prop["type"]])
+
+
+def assert_mirrors_salesforce(box: Sandbox) -> None:
+    records = {r["Id"]: r for r in box.salesforce().query_all_iter(
+        "SELECT Id, Name, Industry, AnnualRevenue, Is_Strategic__c FROM Account")}
+    pages = box.pages()
+    by_id = Counter(_text(p["properties"]["Salesforce Id"]) for p in pages)
+    assert set(by_id) == set(records)
+    assert max(by_id.values()) == 1, "a record has more than one page"
+    for page in pages:
+        props = page["properties"]
+        record = records[_text(props["Salesforce Id"])]
+        assert _text(props["Name"]) == record["Name"]
+        assert (props["Industry"]["select"] or {}).get("name") == record["Industry"]
+        assert props["Annual Revenue"]["number"] == record["AnnualRevenue"]
+        assert props["Strategic"]["checkbox"] is record["Is_Strategic__c"]
+
+
+def test_full_rerun_and_changes(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    started = time.time()
+    first = run_sync(sandbox, store, "run-1")
+    assert first["created"] == ACCOUNTS and first["failed"] == 0 and first["status"] == "success"
+    assert_mirrors_salesforce(sandbox)
+    assert sandbox.writes_since(started) == Counter(create=ACCOUNTS)
+
+    second_at = time.time()
+    second = run_sync(sandbox, store, "run-2")
+    assert second["skipped"] == ACCOUNTS and second["notion_requests"] == 0
+    assert sandbox.writes_since(second_at) == Counter()
+
+    mutated = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {"object": "Account", "update": 10, "delete": 5})
+    assert len(mutated["updated"]) == 10 and len(mutated["deleted"]) == 5
+    third_at = time.time()
+    third = run_sync(sandbox, store, "run-3", do_reconcile=True)
+    assert (third["updated"], third["trashed"], third["created"]) == (10, 5, 0)
+    assert sandbox.writes_since(third_at) == Counter(patch=15)
+    assert_mirrors_salesforce(sandbox)
+    trashed = {_text(p["properties"]["Salesforce Id"]) for p in sandbox.pages(include_trashed=True) if p["in_trash"]}
+    assert trashed == set(mutated["deleted"])
