@@ -75,11 +75,11 @@ def _as_datetime(stamp: str) -> datetime:
 
 def test_rest_and_bulk_yield_the_same_typed_records(sf):
     rest = extract(sf, "Account", FIELDS)
-    bulk = extract(sf, "Account", FIELDS, threshold=ACCOUNTS, page_size=700, **FAST)
+    bulk = extract(sf, "Account", FIELDS, threshold=2000, page_size=700, **FAST)
     assert (rest.stats.mode, bulk.stats.mode) == ("rest", "bulk")
     rest_records, bulk_records = list(rest), list(bulk)
-    assert len(rest_records) == ACCOUNTS == rest.stats.total == bulk.stats.yielded
-    assert bulk.stats.pages == 5
+    assert len(rest_records) == rest.stats.total == bulk.stats.yielded > 2000  # other tests may delete a few
+    assert bulk.stats.pages == -(-bulk.stats.total // 700)
     assert rest_records == bulk_records
 
     record = rest_records[0]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,9 @@ from simple_salesforce import Salesforce
 
 from sf_notion_sync.config import load_config
 from sf_notion_sync.notion.client import ThrottledNotionClient
+from sf_notion_sync.notion.errors import PropertyValueError
 from sf_notion_sync.notion.limiter import MemoryBackend, NotionRateLimiter, token_fingerprint
+from sf_notion_sync.notion.properties import build_property
 from sf_notion_sync.salesforce.soql import clear_describe_cache
 from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
 from sf_notion_sync.sandbox.salesforce_emulator import SalesforceEmulator
@@ -28,14 +32,18 @@ from sf_notion_sync.state.db import make_engine, upgrade
 from sf_notion_sync.state.models import STATUS_FAILED
 from sf_notion_sync.state.store import StateStore
 from sf_notion_sync.sync import (
+    BatchOutcome,
+    PreflightError,
     SyncContext,
     extract_to_staging,
     finish_run,
     plan_batches,
     preflight,
+    rebuild_record_map,
     reconcile,
     sync_batch,
 )
+from sf_notion_sync.sync.retry import select_due
 
 ACCOUNTS = 240
 CONTACTS = 150
@@ -92,6 +100,7 @@ class Sandbox:
     data_source_id: str
     contact_data_source_id: str
     state_url: str
+    limiter_key: str
 
     def control(self, base: str, method: str, path: str, body: dict | None = None) -> Any:
         response = requests.request(method, f"{base}{path}", json=body, timeout=10)
@@ -121,12 +130,20 @@ class Sandbox:
         return Salesforce(instance_url=self.sf_url, session_id=self.sf_session, version="59.0")
 
     def context(
-        self, run_id: str, store: StateStore, object_name: str = "Account", client: dict | None = None, **kwargs: Any
+        self,
+        run_id: str,
+        store: StateStore,
+        object_name: str = "Account",
+        client: dict | None = None,
+        limiter_ahead_s: float = 0.0,
+        **kwargs: Any,
     ) -> SyncContext:
+        """``limiter_ahead_s`` runs the budget's clock ahead: how a test lives through a long pause."""
         config = load_config(self.tmp / "sync.yaml")
 
         def notion() -> ThrottledNotionClient:
-            limiter = NotionRateLimiter(MemoryBackend(), token_fingerprint(TOKEN), rate=2000, burst=200)
+            limiter = NotionRateLimiter(MemoryBackend(), self.limiter_key, rate=2000, burst=200,
+                                        clock=lambda: time.time() + limiter_ahead_s)
             return ThrottledNotionClient(TOKEN, base_url=self.notion_url, limiter=limiter, backoff_initial_s=0.01,
                                          backoff_max_s=0.05, **(client or {}))
 
@@ -144,7 +161,8 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
     with notion.serve() as n_server, sf.serve() as s_server:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", s_server.ca_bundle)  # how clients trust the sandbox CA
         yield Sandbox(tmp_path, notion, n_server.base_url, s_server.url, s_server.session_id, s_server.ca_bundle,
-                      ids["data_source_id"], contact_ids["data_source_id"], f"sqlite:///{tmp_path / 'state.db'}")
+                      ids["data_source_id"], contact_ids["data_source_id"], f"sqlite:///{tmp_path / 'state.db'}",
+                      f"{token_fingerprint(TOKEN)}:{uuid.uuid4().hex}")  # the memory budget is per process
     notion.close()
     sf.close()
 
@@ -219,3 +237,137 @@ def test_full_rerun_and_changes(sandbox: Sandbox) -> None:
     assert_mirrors_salesforce(sandbox)
     trashed = {_text(p["properties"]["Salesforce Id"]) for p in sandbox.pages(include_trashed=True) if p["in_trash"]}
     assert trashed == set(mutated["deleted"])
+
+
+def _invalid_email(value: str | None) -> bool:
+    try:
+        build_property("email", value, property_name="Email")
+    except PropertyValueError:
+        return True
+    return False
+
+
+def test_rejections_relations_and_lost_creates(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    run_sync(sandbox, store, "accounts")
+    contacts = {r["Id"]: r for r in sandbox.salesforce().query_all_iter("SELECT Id, Email, AccountId FROM Contact")}
+    invalid = {i for i, r in contacts.items() if _invalid_email(r["Email"])}
+    assert invalid, "the generator should produce some invalid emails"
+
+    sandbox.notion_config({"faults": {"lost_create": 0.3}})
+    sandbox.script({"status": 400, "method": "POST", "path_prefix": "/v1/pages", "count": 2,
+                    "message": "body failed validation: emulator refuses this text"})
+    first = run_sync(sandbox, store, "contacts-1", object_name="Contact")
+    sandbox.notion_config({"faults": {"lost_create": 0.0}})
+
+    failures = store.open_failures("Contact")
+    assert {i for i, f in failures.items() if f.error_code == "invalid_property"} == invalid
+    refused = {i for i, f in failures.items() if f.error_code == "validation_error"}
+    assert len(refused) == 2
+    assert all(f.status == STATUS_FAILED and f.fatal and f.error_message for f in failures.values())
+    assert all("Email" in failures[i].error_message for i in invalid)
+    assert first["failed"] == len(invalid) + 2 and first["status"] == "partial"
+
+    pages = sandbox.pages(data_source_id=sandbox.contact_data_source_id)
+    by_id = Counter(_text(p["properties"]["Salesforce Id"]) for p in pages)
+    assert set(by_id) == set(contacts) - invalid - refused
+    assert max(by_id.values()) == 1, "lost creates must not duplicate pages"
+    account_pages = {e.sf_id: e.notion_page_id for e in store.get_record_map("Account", [
+        r["AccountId"] for r in contacts.values() if r["AccountId"]]).values()}
+    for page in pages:
+        record = contacts[_text(page["properties"]["Salesforce Id"])]
+        related = [r["id"] for r in page["properties"]["Account"]["relation"]]
+        assert related == ([account_pages[record["AccountId"]]] if record["AccountId"] else [])
+
+    rerun_at = time.time()
+    second = run_sync(sandbox, store, "contacts-2", object_name="Contact")
+    assert sandbox.writes_since(rerun_at) == Counter(), "rejected input is not re-sent unchanged"
+    assert second["failed"] == first["failed"] and second["skipped"] == len(by_id)
+
+
+def test_leftover_intent_and_retry_of_transient_failures(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    ids = sorted(r["Id"] for r in sandbox.salesforce().query_all_iter("SELECT Id FROM Account"))
+    orphan = ids[0]  # a worker died after sending this create: the page exists, the map does not know it
+    store.write_intents("Account", [orphan], "dead-run")
+    sandbox.notion.seed_pages(sandbox.data_source_id, [{
+        "Name": {"title": [{"type": "text", "text": {"content": "stale name"}}]},
+        "Salesforce Id": {"rich_text": [{"type": "text", "text": {"content": orphan}}]},
+    }])
+    sandbox.script({"status": 503, "method": "POST", "path_prefix": "/v1/pages", "count": 3})
+    first = run_sync(sandbox, store, "run-1", client={"max_attempts": 1})
+    assert first["failed"] == 3 and first["created"] == ACCOUNTS - 3
+    failed = store.open_failures("Account")
+    assert all(not f.fatal and f.next_retry_at is not None for f in failed.values())
+
+    ctx = sandbox.context("retry-1", store, clock=lambda: datetime.now(UTC) + timedelta(days=1))
+    due = select_due(ctx)
+    assert sorted(due) == sorted(failed)
+    retry = run_sync(sandbox, store, "retry-1", record_ids=due)
+    assert retry["created"] == 3 and retry["failed"] == 0
+    assert store.open_failures("Account") == {} and store.open_intents("Account") == []
+    assert_mirrors_salesforce(sandbox)
+
+
+def test_defer_and_resume_from_cursor(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    ctx = sandbox.context("deferred", store)
+    extract_to_staging(ctx)
+    batch = plan_batches(ctx, batch_size=ACCOUNTS)[0]
+    sandbox.script({"status": 429, "retry_after": 30, "method": "POST", "path_prefix": "/v1/pages", "count": 1})
+    outcome = sync_batch(ctx, batch)
+    assert not outcome.done and 10 < outcome.wait_seconds <= 31 and outcome.next_cursor == 0
+    assert outcome.counts.rate_limited_429s == 1
+    resumed = BatchOutcome.from_dict(json.loads(json.dumps(outcome.to_dict())))
+    later = sandbox.context("deferred", store, limiter_ahead_s=31)  # a new task, after the wait
+    final = sync_batch(later, batch, cursor=resumed.next_cursor)
+    assert final.done and final.counts.created == ACCOUNTS and final.counts.processed == ACCOUNTS
+    assert finish_run(later)["created"] == ACCOUNTS
+    assert_mirrors_salesforce(sandbox)
+
+
+def test_incremental_with_deletes_and_window_fallback(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    run_sync(sandbox, store, "full")
+    store.advance_watermark("Account", datetime(2024, 1, 1, tzinfo=UTC))  # older than getDeleted's 15 days
+    mutate = {"object": "Account", "update": 10, "delete": 5}
+    sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", mutate)
+    at = time.time()
+    fallback = run_sync(sandbox, store, "inc-1", mode="incremental")
+    assert fallback["extracted"]["reconcile"] and fallback["extracted"]["effective_mode"] == "full"
+    assert (fallback["updated"], fallback["trashed"]) == (10, 5)
+    assert sandbox.writes_since(at) == Counter(patch=15)
+
+    mutated = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {**mutate, "same_timestamp": True})
+    at = time.time()
+    incremental = run_sync(sandbox, store, "inc-2", mode="incremental")
+    assert incremental["extracted"]["effective_mode"] == "incremental"
+    assert incremental["total"] < 40, "only changed records are read"
+    assert (incremental["updated"], incremental["trashed"]) == (10, 5)
+    assert sandbox.writes_since(at) == Counter(patch=15)
+    watermark = store.get_watermark("Account")
+    assert watermark.ids_at_value == frozenset(mutated["updated"])
+    assert_mirrors_salesforce(sandbox)
+
+
+def test_rebuild_record_map_from_notion(sandbox: Sandbox, tmp_path: Path) -> None:
+    run_sync(sandbox, make_store(sandbox.state_url), "first")
+    fresh = make_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    rebuilt = rebuild_record_map(sandbox.context("rebuild", fresh))
+    assert rebuilt["rebuilt"] == ACCOUNTS and rebuilt["duplicates"] == 0
+    at = time.time()
+    again = run_sync(sandbox, fresh, "after-rebuild")
+    assert again["skipped"] == ACCOUNTS and sandbox.writes_since(at) == Counter()
+
+
+def test_preflight_lists_every_problem(sandbox: Sandbox) -> None:
+    config = (sandbox.tmp / "sync.yaml").read_text()
+    config = config.replace("{field: Industry, type: select}", "{field: Induststry, type: select}")
+    config = config.replace("{field: Website, type: url}", "{field: Website, type: rich_text}")
+    config = config.replace("Strategic: {field", "Missing Prop: {field")
+    (sandbox.tmp / "sync.yaml").write_text(config)
+    with pytest.raises(PreflightError) as info:
+        preflight(sandbox.context("bad", make_store(sandbox.state_url)))
+    message = str(info.value)
+    assert "Induststry" in message and "'Website' is url" in message and "'Missing Prop'" in message
+    assert len(info.value.problems) == 3

@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+
 from sf_notion_sync.notion.client import ThrottledNotionClient
 from sf_notion_sync.notion.errors import DeferRequested, ErrorKind, NotionApiError
 from sf_notion_sync.notion.limiter import MemoryBackend, NotionRateLimiter

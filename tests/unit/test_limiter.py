@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from sf_notion_sync.notion.limiter import (
     AdaptivePolicy,
     BudgetState,

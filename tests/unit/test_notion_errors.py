@@ -5,6 +5,7 @@ import json
 import httpx
 import pytest
 from notion_client.errors import RequestTimeoutError, build_request_error
+
 from sf_notion_sync.notion.errors import ErrorKind, NotionApiError, classify, from_exception, from_response
 
 R, T, F = ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.FATAL

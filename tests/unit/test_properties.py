@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+
 from sf_notion_sync.notion.constants import MAX_EMAIL, MAX_PHONE, MAX_TEXT_CONTENT, MAX_URL
 from sf_notion_sync.notion.errors import PropertyValueError
 from sf_notion_sync.notion.properties import (

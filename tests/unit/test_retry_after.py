@@ -3,6 +3,7 @@
 from email.utils import formatdate
 
 import pytest
+
 from sf_notion_sync.notion.constants import RETRY_AFTER_FALLBACK_S, RETRY_AFTER_MAX_S
 from sf_notion_sync.notion.retry_after import parse_retry_after
 

@@ -30,12 +30,11 @@ def budget_status(notion_conn_id: str = "notion_default", salesforce_conn_id: st
 
 
 def _salesforce_status(conn_id: str) -> dict[str, Any]:
-    from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
-
+    from sf_notion_sync.airflow.hooks import salesforce_client
     from sf_notion_sync.salesforce.limits import salesforce_usage
 
     try:
-        return {"connection": conn_id, **salesforce_usage(SalesforceHook(salesforce_conn_id=conn_id).get_conn())}
+        return {"connection": conn_id, **salesforce_usage(salesforce_client(conn_id))}
     except Exception as exc:  # reported, not raised: the Notion half is still worth showing
         return {"connection": conn_id, "error": f"{type(exc).__name__}: {exc}"}
 

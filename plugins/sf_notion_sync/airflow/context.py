@@ -23,7 +23,7 @@ def open_sync_context(
     migrate: bool = False,
 ) -> Iterator[Any]:
     """Connections open lazily: a task that never talks to Salesforce never logs in to it."""
-    from sf_notion_sync.airflow.hooks import NotionHook, SyncStateHook
+    from sf_notion_sync.airflow.hooks import NotionHook, SyncStateHook, salesforce_client
     from sf_notion_sync.config import load_config
     from sf_notion_sync.sync.context import SyncContext
 
@@ -41,9 +41,7 @@ def open_sync_context(
         return client
 
     def salesforce() -> Any:
-        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
-
-        return SalesforceHook(salesforce_conn_id=salesforce_conn_id).get_conn()
+        return salesforce_client(salesforce_conn_id)
 
     ctx = SyncContext(config=load_config(), object_name=object_name, store=state.get_store(), notion=notion,
                       salesforce=salesforce, run_id=run_id, dag_id=dag_id, dry_run=dry_run)

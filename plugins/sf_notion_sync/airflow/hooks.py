@@ -184,3 +184,15 @@ def _notion_pool_slots() -> int:
     from sf_notion_sync.config import pool_slots
 
     return pool_slots("notion_api")
+
+
+def salesforce_client(conn_id: str = "salesforce_default"):
+    """simple_salesforce.Salesforce from the provider's hook, honouring extra `session_id`.
+
+    The provider (5.15) reads `instance_url` from extras but takes `session_id` only as a
+    constructor argument; session auth is how the sandbox, and orgs that hand out sessions, connect.
+    """
+    from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+    extras = BaseHook.get_connection(conn_id).extra_dejson or {}
+    return SalesforceHook(salesforce_conn_id=conn_id, session_id=extras.get("session_id") or None).get_conn()

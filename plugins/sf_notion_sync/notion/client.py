@@ -168,7 +168,7 @@ class ThrottledNotionClient:
 
     def _on_response(self, response: httpx.Response) -> None:
         self._local.status = response.status_code
-        self._local.request_id = response.headers.get("x-request-id")
+        self._local.request_id = response.headers.get("x-request-id") or response.headers.get("x-notion-request-id")
 
     def request(
         self,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sf_notion_sync.salesforce.extract import DeletedWindowMissed, deleted_since, extract
+from sf_notion_sync.salesforce.extract import DELETED_WINDOW, DeletedWindowMissed, deleted_since, extract
 from sf_notion_sync.salesforce.soql import quote
 from sf_notion_sync.state.rows import StagedRecord
 
@@ -59,8 +59,7 @@ def extract_to_staging(
         if watermark is not None:
             since = watermark.value
             try:
-                answer = deleted_since(ctx.sf(), obj.name, since - INCREMENTAL_OVERLAP, now=ctx.clock())
-                deleted = sorted({record_id for record_id, _ in answer.records})
+                deleted = _deleted_ids(ctx, since - INCREMENTAL_OVERLAP)
             except DeletedWindowMissed as exc:
                 log.warning("%s; falling back to a full extraction and a reconcile", exc)
                 result.update(fallback=str(exc), reconcile=True)
@@ -96,6 +95,15 @@ def extract_to_staging(
     )
     log.info("staged %d %s records for run %s (%s)", staged, obj.name, ctx.run_id, result["effective_mode"])
     return result
+
+
+def _deleted_ids(ctx: SyncContext, start: datetime) -> list[str]:
+    """Ids getDeleted reports since ``start``; DeletedWindowMissed when its window cannot reach back."""
+    now = ctx.clock()
+    if start < now - DELETED_WINDOW:  # checked here too: deleted_since refuses long spans with a ValueError
+        raise DeletedWindowMissed(ctx.object_name, start, now - DELETED_WINDOW)
+    answer = deleted_since(ctx.sf(), ctx.object_name, start, now=now)
+    return sorted({record_id for record_id, _ in answer.records})
 
 
 def _extractions(

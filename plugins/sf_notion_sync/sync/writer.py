@@ -61,6 +61,7 @@ class RecordWriter:
         self._trashed: list[str] = []
         self._failures: list[tuple[Failure, float | None]] = []
         self._resolved: set[str] = set()
+        self._open: set[str] = set()
         self._unsent_intents: set[str] = set()
         self._writes = 0
 
@@ -69,6 +70,7 @@ class RecordWriter:
     def process(self, records: Sequence[StagedRecord]) -> None:
         """Write a chunk of records; DeferRequested leaves ``current_seq`` at the record to resume from."""
         known = self._known([r.sf_id for r in records])
+        self._open = {i for i, k in known.items() if k.failure is not None}
         for record in records:
             self.current_seq = record.seq
             self._one(record, known[record.sf_id])
@@ -136,6 +138,11 @@ class RecordWriter:
         if failure is not None:
             self._resolved.add(sf_id)  # what Notion holds is current after all
 
+    def _succeeded(self, sf_id: str) -> None:
+        """A write went through: close the record's open sync_log row, if it has one."""
+        if sf_id in self._open:
+            self._resolved.add(sf_id)
+
     # --- writes -------------------------------------------------------------------------------------
 
     @property
@@ -175,6 +182,7 @@ class RecordWriter:
             # found a page an earlier process created, possibly from an older version of the record
             self._patch(record, page_id, {PROPERTIES_KEY: properties}, OP_UPDATE)
         self._created.append(self._entry(record, page_id))
+        self._succeeded(record.sf_id)
         self.tally.created += 1
 
     def _update(self, record: StagedRecord, entry: RecordMapEntry, properties: dict[str, Any]) -> None:
@@ -186,6 +194,7 @@ class RecordWriter:
             body["in_trash"] = False  # deleted, then undeleted in Salesforce: restore the page
         if self._patch(record, entry.notion_page_id, body, OP_UPDATE) is not None:
             self._map.append(self._entry(record, entry.notion_page_id))
+            self._succeeded(record.sf_id)
             self.tally.updated += 1
 
     def trash(self, sf_id: str, entry: RecordMapEntry) -> None:
@@ -196,6 +205,7 @@ class RecordWriter:
         stub = StagedRecord(sf_id=sf_id, system_modstamp=None, payload={}, content_hash="", is_deleted=True)
         if self._patch(stub, entry.notion_page_id, {"in_trash": True}, OP_TRASH) is not None:
             self._trashed.append(sf_id)
+            self._succeeded(sf_id)
             self.tally.trashed += 1
 
     def _patch(self, record: StagedRecord, page_id: str, body: dict[str, Any], operation: str) -> ApiResult | None:
