@@ -12,7 +12,8 @@ from pathlib import Path
 
 import requests
 
-from sf_notion_sync.sandbox.run import DATABASE_SCHEMAS, NOTION_VERSION, start
+from sf_notion_sync.config import load_config
+from sf_notion_sync.sandbox.run import NOTION_VERSION, database_schemas, start
 
 
 def test_start_serves_both_and_prints_usable_connections(tmp_path):
@@ -30,10 +31,13 @@ def test_start_serves_both_and_prints_usable_connections(tmp_path):
                           headers={"Authorization": f"Bearer {salesforce['extra']['session_id']}"})
         assert sf.json()["totalSize"] == 50
         first = dict(sandbox.databases)
-    assert set(first) == set(DATABASE_SCHEMAS)
+    config = load_config()
+    assert first == {name: {"database_id": s["database_id"], "data_source_id": s["data_source_id"]}
+                     for name, s in database_schemas(config).items()}
+    assert {ids["database_id"] for ids in first.values()} == {o.database_id for o in config.objects.values() if o.enabled}
     with start(tmp_path, accounts=50, notion_rate=0, notion_latency_ms=0) as again:  # same state dir: same databases
         assert again.databases == first
-        assert json.loads(Path(again.databases_file).read_text()) == first
+        assert env["NOTION_DB_ACCOUNT"] == first["Account"]["database_id"]
 
 
 def test_cli_runs_in_foreground_and_stops_on_sigterm(tmp_path):

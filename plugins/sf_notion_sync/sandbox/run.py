@@ -1,8 +1,8 @@
 """`sf-notion-sync sandbox`: start the Notion and Salesforce emulators together and print the settings.
 
-Creates one Notion database per synced object (ids kept in <state-dir>/notion_databases.json and
-reused while the Notion emulator still knows them), then prints AIRFLOW_CONN_NOTION_DEFAULT,
-AIRFLOW_CONN_SALESFORCE_DEFAULT and REQUESTS_CA_BUNDLE, and serves until SIGINT/SIGTERM.
+Creates the Notion databases that include/config/sync.yaml maps to (its ids and property types, so
+the sandbox always fits the mapping), then prints AIRFLOW_CONN_NOTION_DEFAULT,
+AIRFLOW_CONN_SALESFORCE_DEFAULT, REQUESTS_CA_BUNDLE and NOTION_DB_*, and serves until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,39 +11,48 @@ import argparse
 import contextlib
 import json
 import shlex
+import shutil
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from sf_notion_sync.config import SyncConfig, load_config
+
 NOTION_TOKEN = "secret_sandbox_notion_token"
 NOTION_VERSION = "2025-09-03"
-DATABASES_FILE = "notion_databases.json"
+SANDBOX_ID_NAMESPACE = uuid.UUID("6f1c2b8e-3d4a-5b6c-8d9e-0a1b2c3d4e5f")
 
-DATABASE_SCHEMAS: dict[str, dict[str, str]] = {
-    "Account": {
-        "Name": "title", "Salesforce Id": "rich_text", "Industry": "select", "Type": "select", "Rating": "select",
-        "Annual Revenue": "number", "Employees": "number", "Phone": "phone_number", "Website": "url",
-        "Billing City": "rich_text", "Billing Country": "rich_text", "Description": "rich_text",
-        "Regions": "multi_select", "Strategic": "checkbox", "Created": "date", "Last Modified": "date",
-    },
-    "Contact": {
-        "Name": "title", "Salesforce Id": "rich_text", "Account Id": "rich_text", "Email": "email",
-        "Phone": "phone_number", "Title": "rich_text", "Lead Source": "select", "Birthdate": "date",
-        "Email Opt Out": "checkbox", "Mailing Country": "rich_text", "Description": "rich_text",
-        "Last Modified": "date",
-    },
-    "Opportunity": {
-        "Name": "title", "Salesforce Id": "rich_text", "Account Id": "rich_text", "Stage": "select",
-        "Amount": "number", "Probability": "number", "Close Date": "date", "Type": "select",
-        "Lead Source": "select", "Closed": "checkbox", "Won": "checkbox", "Next Step": "rich_text",
-        "Description": "rich_text", "Last Modified": "date",
-    },
-}
+
+def sandbox_data_source_id(database_id: str) -> str:
+    """The emulator's data source of a configured database: derived, so reruns find the same one."""
+    return str(uuid.uuid5(SANDBOX_ID_NAMESPACE, database_id.replace("-", "").lower()))
+
+
+def database_schemas(config: SyncConfig) -> dict[str, dict[str, Any]]:
+    """The Notion databases that sync.yaml maps to, as the emulator's control API takes them."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for obj in config.objects.values():
+        if not obj.enabled:
+            continue
+        properties: dict[str, Any] = {obj.salesforce_id_property: {"type": "rich_text"}}
+        for prop in obj.properties:
+            definition: dict[str, Any] = {"type": prop.type}
+            if prop.type == "relation":
+                target = config.objects[prop.related_object].database_id
+                definition["relation"] = {"data_source_id": sandbox_data_source_id(target), "database_id": target}
+            properties[prop.name] = definition
+        schemas[obj.name] = {
+            "title": f"Salesforce {obj.name}", "properties": properties, "database_id": obj.database_id,
+            "data_source_id": sandbox_data_source_id(obj.database_id),
+        }
+    return schemas
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,6 @@ class Sandbox:
     session_id: str
     notion_token: str
     databases: dict[str, dict[str, str]]
-    databases_file: str
 
     def env(self) -> dict[str, str]:
         notion = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
@@ -64,35 +72,22 @@ class Sandbox:
             "AIRFLOW_CONN_NOTION_DEFAULT": json.dumps(notion),
             "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
             "REQUESTS_CA_BUNDLE": self.ca_bundle,
-            "SF_NOTION_SYNC_SANDBOX_DATABASES": self.databases_file,
+            **{f"NOTION_DB_{obj.upper()}": ids["database_id"] for obj, ids in self.databases.items()},
         }
 
     def env_lines(self) -> str:
         return "".join(f"{k}={shlex.quote(v)}\n" for k, v in self.env().items())
 
 
-def ensure_databases(notion_url: str, token: str, state_dir: Path) -> dict[str, dict[str, str]]:
-    """Notion databases per object: those recorded in the state dir if the emulator still has them."""
-    path = state_dir / DATABASES_FILE
+def ensure_databases(notion_url: str, token: str, config: SyncConfig) -> dict[str, dict[str, str]]:
+    """Create the databases sync.yaml names, with its ids, unless the emulator already has them."""
     headers = {"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION}
-    known: dict[str, dict[str, str]] = {}
-    if path.exists():
-        with contextlib.suppress(ValueError):
-            known = json.loads(path.read_text())
     result: dict[str, dict[str, str]] = {}
-    for obj, props in DATABASE_SCHEMAS.items():
-        entry = known.get(obj)
-        if entry:
-            r = requests.get(f"{notion_url}/v1/databases/{entry['database_id']}", headers=headers, timeout=10)
-            if r.status_code == 200:
-                result[obj] = entry
-                continue
-        r = requests.post(f"{notion_url}/_sandbox/databases", timeout=10, json={
-            "title": f"Salesforce {obj}", "properties": {name: {"type": kind} for name, kind in props.items()}})
-        r.raise_for_status()
-        body = r.json()
-        result[obj] = {"database_id": body["database_id"], "data_source_id": body["data_source_id"]}
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    for obj, schema in database_schemas(config).items():
+        found = requests.get(f"{notion_url}/v1/databases/{schema['database_id']}", headers=headers, timeout=10)
+        if found.status_code != 200:
+            requests.post(f"{notion_url}/_sandbox/databases", json=schema, timeout=10).raise_for_status()
+        result[obj] = {"database_id": schema["database_id"], "data_source_id": schema["data_source_id"]}
     return result
 
 
@@ -100,12 +95,16 @@ def ensure_databases(notion_url: str, token: str, state_dir: Path) -> dict[str, 
 def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0, accounts: int = 1000,
           contacts: int | None = None, opportunities: int | None = None, seed: int = 42,
           notion_rate: float = 3.0, notion_burst: int = 10, notion_latency_ms: float | None = None,
-          daily_limit: int = 100_000, host: str = "127.0.0.1") -> Iterator[Sandbox]:
+          daily_limit: int = 100_000, host: str = "127.0.0.1", config: SyncConfig | None = None,
+          reset: bool = False) -> Iterator[Sandbox]:
     """Both emulators in background threads, with the Notion databases created."""
     from .notion_emulator import NotionEmulator
     from .salesforce_emulator import SalesforceEmulator
 
     root = Path(state_dir)
+    if reset:
+        for sub in ("notion", "salesforce"):
+            shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     notion_kwargs = {} if notion_latency_ms is None else {"latency_median_ms": notion_latency_ms}
     notion = NotionEmulator(state_dir=root / "notion", tokens=[NOTION_TOKEN], rate=notion_rate, burst=notion_burst,
@@ -114,9 +113,8 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
                             opportunities=opportunities, seed=seed, daily_limit=daily_limit)
     try:
         with notion.serve(host, notion_port) as n_server, sf.serve(host, salesforce_port) as s_server:
-            databases = ensure_databases(n_server.url, NOTION_TOKEN, root)
-            yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN,
-                          databases, str((root / DATABASES_FILE).resolve()))
+            databases = ensure_databases(n_server.url, NOTION_TOKEN, config or load_config())
+            yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases)
     finally:
         sf.close()
         notion.close()
@@ -128,13 +126,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         with start(args.state_dir, args.notion_port, args.salesforce_port, args.accounts, args.contacts,
                    args.opportunities, args.seed, args.notion_rate, args.notion_burst, args.notion_latency_ms,
-                   args.daily_limit) as sandbox:
+                   args.daily_limit, reset=args.reset) as sandbox:
             lines = sandbox.env_lines()
             if args.print_env_file:
                 Path(args.print_env_file).write_text(lines)
             print(f"Notion emulator:     {sandbox.notion_url}", flush=True)
             print(f"Salesforce emulator: {sandbox.salesforce_url}", flush=True)
-            print(f"Notion databases:    {sandbox.databases_file}", flush=True)
+            for obj, ids in sandbox.databases.items():
+                print(f"Notion database {obj + ':':<13} {ids['database_id']}", flush=True)
             print("# settings to use (export these):", flush=True)
             print("".join(f"export {line}" for line in lines.splitlines(keepends=True)), end="", flush=True)
             print("Serving; Ctrl-C to stop.", flush=True)
@@ -160,6 +159,7 @@ def register(subparsers) -> None:
     p.add_argument("--notion-burst", type=int, default=10)
     p.add_argument("--notion-latency-ms", type=float, default=None, help="median latency (default: emulator's)")
     p.add_argument("--daily-limit", type=int, default=100_000, help="Salesforce daily API request limit")
+    p.add_argument("--reset", action="store_true", help="start from empty emulators (drop the state dir's data)")
     p.add_argument("--print-env-file", default=None, metavar="PATH", help="also write the settings to PATH")
     p.set_defaults(func=run)
 

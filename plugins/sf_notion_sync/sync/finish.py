@@ -17,6 +17,8 @@ from sf_notion_sync.state.rows import BatchInfo
 
 from .batch import STATUS_DONE
 from .context import KIND_INCREMENTAL, SyncContext
+from .staging import DELETES_WATERMARK
+from .timeutil import parse_sf_datetime
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ def finish_run(ctx: SyncContext) -> dict[str, Any]:
             log.warning("run %s: batches %s not done; the watermark stays where it is", ctx.run_id, pending)
         else:
             watermark = _advance_watermark(ctx)
+            _advance_deletes_watermark(ctx, run.params or {})
 
     summary = {
         "run_id": run.run_id,
@@ -101,6 +104,12 @@ def _advance_watermark(ctx: SyncContext) -> str | None:
         return None
     stored = ctx.store.advance_watermark(ctx.object_name, top, ids, now=ctx.clock())
     return stored.value.isoformat()
+
+
+def _advance_deletes_watermark(ctx: SyncContext, params: dict[str, Any]) -> None:
+    covered = parse_sf_datetime(params.get("deletes_covered_until"))
+    if covered is not None:
+        ctx.store.advance_watermark(ctx.object_name, covered, kind=DELETES_WATERMARK, now=ctx.clock())
 
 
 def _one_line(summary: dict[str, Any]) -> str:

@@ -25,6 +25,8 @@ from .mapping import RecordBuilder
 
 log = logging.getLogger(__name__)
 
+DELETES_WATERMARK = "deleted"
+"""Watermark kind: how far getDeleted has covered, advanced with the records watermark."""
 INCREMENTAL_OVERLAP = timedelta(minutes=5)
 """Re-read a little before the watermark: covers Salesforce commit lag around SystemModstamp."""
 BUILD_CHUNK = 500
@@ -58,8 +60,11 @@ def extract_to_staging(
         watermark = store.get_watermark(obj.name)
         if watermark is not None:
             since = watermark.value
+            covered = store.get_watermark(obj.name, DELETES_WATERMARK)
             try:
-                deleted = _deleted_ids(ctx, since - INCREMENTAL_OVERLAP)
+                deleted, result["deletes_covered_until"] = _deleted_ids(
+                    ctx, min(covered.value, since) if covered else since - INCREMENTAL_OVERLAP
+                )
             except DeletedWindowMissed as exc:
                 log.warning("%s; falling back to a full extraction and a reconcile", exc)
                 result.update(fallback=str(exc), reconcile=True)
@@ -97,13 +102,14 @@ def extract_to_staging(
     return result
 
 
-def _deleted_ids(ctx: SyncContext, start: datetime) -> list[str]:
-    """Ids getDeleted reports since ``start``; DeletedWindowMissed when its window cannot reach back."""
+def _deleted_ids(ctx: SyncContext, start: datetime) -> tuple[list[str], str | None]:
+    """Ids getDeleted reports since ``start``, and up to when it covered (the next run starts there:
+    Salesforce answers at a coarser grain than a run's start, so "now" is not what was covered)."""
     now = ctx.clock()
     if start < now - DELETED_WINDOW:  # checked here too: deleted_since refuses long spans with a ValueError
         raise DeletedWindowMissed(ctx.object_name, start, now - DELETED_WINDOW)
     answer = deleted_since(ctx.sf(), ctx.object_name, start, now=now)
-    return sorted({record_id for record_id, _ in answer.records})
+    return sorted({record_id for record_id, _ in answer.records}), answer.latest_date_covered
 
 
 def _extractions(

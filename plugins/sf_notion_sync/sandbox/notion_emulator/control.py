@@ -48,7 +48,8 @@ class ControlApi:
             if not isinstance(body, dict):
                 raise ValueError("body must be an object")
             database, source = self.workspace.create_database(
-                body.get("title", ""), body.get("properties") or {}
+                body.get("title", ""), body.get("properties") or {},
+                database_id=body.get("database_id"), data_source_id=body.get("data_source_id"),
             )
             return 200, {"database_id": database["id"], "data_source_id": source["id"]}
         match = _PAGES.match(path)

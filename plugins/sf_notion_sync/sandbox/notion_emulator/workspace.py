@@ -15,7 +15,7 @@ from . import schema as schema_mod
 from .errors import NotionError, body_failed, not_found, too_long, validation
 from .query import QueryEngine
 from .store import Store
-from .validation import ARRAY_LIMIT, apply_properties, empty_value, normalize_id, read_property
+from .validation import ARRAY_LIMIT, apply_properties, empty_value, is_uuid, normalize_id, read_property
 
 BOT_NAME = "Sandbox integration"
 WORKSPACE_NAME = "Sandbox workspace"
@@ -101,11 +101,19 @@ class Workspace:
         }
 
     # -- databases and data sources ---------------------------------------------------------
-    def create_database(self, title: str, properties: dict[str, Any], creator: str = "") -> tuple[dict, dict]:
+    def create_database(self, title: str, properties: dict[str, Any], creator: str = "",
+                        database_id: str | None = None, data_source_id: str | None = None) -> tuple[dict, dict]:
+        """Ids may be given (the sandbox creates the databases a sync.yaml names); else random."""
         if not isinstance(title, str):
             raise body_failed("title", "should be a string")
+        for given in (database_id, data_source_id):
+            if given is not None and not is_uuid(given):
+                raise body_failed("id", "should be a valid uuid")
         now = notion_time(self.clock())
-        database_id, source_id = str(uuid.uuid4()), str(uuid.uuid4())
+        database_id = normalize_id(database_id) if database_id else str(uuid.uuid4())
+        source_id = normalize_id(data_source_id) if data_source_id else str(uuid.uuid4())
+        if database_id in self.store.databases:
+            raise body_failed("id", "is already the id of a database")
         who = _user(bot_id(creator))
         source = {
             "object": "data_source",
