@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sf_notion_sync.config import AlertThresholds
@@ -65,3 +66,19 @@ def dag_failure_alert(dag_id: str, run_id: str, task_ids: Sequence[str], reason:
     return Alert("dag_failed", f"[sf-notion-sync] DAG {dag_id} failed (run {run_id})",
                  (f"failed tasks: {', '.join(task_ids) or 'unknown'}", f"reason: {reason}"),
                  {"dag_id": dag_id, "run_id": run_id, "tasks": list(task_ids)})
+
+
+def alerts_after_run(store: Any, obj: Any, summary: Mapping[str, Any], run_started_at: datetime) -> list[Alert]:
+    """Gather what `run_alerts` needs from the state store: last hour's Notion usage and the records
+    of this object that crossed the failure threshold during this run (so each is alerted once)."""
+    thresholds = obj.alerts.thresholds
+    now = datetime.now(UTC)
+    hour = [row for row in store.usage_rollup(now - timedelta(hours=1), by=("api",), api="notion")]
+    repeated = [
+        {"sf_id": e.sf_id, "status": e.status, "attempts": e.attempts, "error_code": e.error_code,
+         "error_message": e.error_message}
+        for e in store.open_failures(obj.name).values()
+        if e.updated_at >= run_started_at and (e.status == "Dead" or e.attempts >= thresholds.record_failures)
+    ]
+    return run_alerts(summary, thresholds, hour_requests=sum(r.requests for r in hour),
+                      hour_rate_limited=sum(r.rate_limited for r in hour), repeated_failures=repeated)

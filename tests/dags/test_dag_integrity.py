@@ -31,7 +31,7 @@ def dagbag(tmp_path_factory):
     mp.setattr(sqlite3, "connect", refuse)
     try:
         started = time.perf_counter()
-        bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False, safe_mode=False)
+        bag = DagBag(dag_folder=str(DAGS_FOLDER), safe_mode=False)
         elapsed = time.perf_counter() - started
     finally:
         mp.undo()

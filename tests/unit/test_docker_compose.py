@@ -51,7 +51,7 @@ def test_image_is_built_from_the_lock_not_pip_extras():
 def test_mounted_paths_exist():
     for name in AIRFLOW_SERVICES:
         for volume in SERVICES[name]["volumes"]:
-            source = volume.split(":")[0].replace("${AIRFLOW_PROJ_DIR:-.}", ".")
+            source = volume.replace("${AIRFLOW_PROJ_DIR:-.}", ".").split(":")[0]
             if Path(source).name in {"logs", "config"}:
                 continue  # created by airflow-init, as in the official file
             assert (ROOT / source).exists(), f"{name} mounts missing {source}"

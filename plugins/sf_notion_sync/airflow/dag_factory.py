@@ -15,6 +15,10 @@ from sf_notion_sync.airflow.operators import NOTION_POOL, NotionSyncOperator
 from sf_notion_sync.config import ObjectConfig, SyncConfig, load_config
 
 OWNER = "data-engineering"
+RETRY_DAG_ID = "sf_notion_retry"
+INCREMENTAL_RUN_BUDGET_SECONDS = 600
+"""One incremental run takes at most this many seconds of the Notion budget (2/3 of a 15-minute
+schedule), leaving room for the fast lane and retries; a larger backlog chains the next run."""
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 BATCH_LABEL = "{{ task.batch['object_name'] }} #{{ task.batch['batch_index'] }} (seq {{ task.batch['first_seq'] }}-{{ task.batch['last_seq'] }})"
 
@@ -29,8 +33,11 @@ def _default_args(retries: int = 2) -> dict[str, Any]:
     }
 
 
-def _run_id() -> str:
-    return get_current_context()["dag_run"].run_id
+def _run_id(object_name: str) -> str:
+    """The sync run of this DAG run for one object (the retry DAG runs several objects per DAG run)."""
+    context = get_current_context()
+    run_id = context["dag_run"].run_id
+    return f"{run_id}:{object_name}" if context["dag"].dag_id == RETRY_DAG_ID else run_id
 
 
 def _dag_id() -> str:
@@ -40,16 +47,16 @@ def _dag_id() -> str:
 def _sync_context(object_name: str, **kwargs: Any):
     from sf_notion_sync.airflow.context import open_sync_context
 
-    return open_sync_context(object_name, run_id=_run_id(), dag_id=_dag_id(), **kwargs)
+    return open_sync_context(object_name, run_id=_run_id(object_name), dag_id=_dag_id(), **kwargs)
 
 
 @task(task_id="preflight")
-def preflight(object_name: str, kind: str, params: dict | None = None) -> dict[str, Any]:
-    """Check mapping vs Salesforce describe and the Notion schema before any write; open the run."""
+def preflight(object_name: str) -> dict[str, Any]:
+    """Check mapping vs Salesforce describe and the Notion schema before any write (one clear error)."""
     from sf_notion_sync.sync import preflight as engine_preflight
 
     with _sync_context(object_name, migrate=True) as ctx:
-        return engine_preflight(ctx, kind=kind, params=dict(params or {}))
+        return engine_preflight(ctx)
 
 
 @task(task_id="extract")
@@ -59,8 +66,12 @@ def extract(object_name: str, mode: str, params: dict | None = None) -> dict[str
 
     params = dict(params or {})
     with _sync_context(object_name) as ctx:
-        return extract_to_staging(ctx, mode=mode, limit=params.get("limit") or None,
-                                  record_ids=params.get("record_ids") or None)
+        limit = params.get("limit") or None
+        if mode == "incremental" and not limit:
+            limit = max(1, int(ctx.budget_rps * INCREMENTAL_RUN_BUDGET_SECONDS))
+        result = extract_to_staging(ctx, mode=mode, limit=limit, record_ids=params.get("record_ids") or None)
+    result["limit"] = limit
+    return result
 
 
 @task(task_id="plan")
@@ -74,12 +85,13 @@ def plan(object_name: str, max_map_length: int, params: dict | None = None) -> l
 
 
 @task(task_id="reconcile", trigger_rule="none_failed")
-def reconcile(object_name: str, params: dict | None = None) -> dict[str, Any]:
-    """Trash Notion pages whose Salesforce record is gone (when the `reconcile` Param is on)."""
+def reconcile(object_name: str, extracted: dict[str, Any], params: dict | None = None) -> dict[str, Any]:
+    """Trash Notion pages whose Salesforce record is gone: when the `reconcile` Param is on, or when
+    an incremental run found Salesforce's getDeleted window missed and extracted everything."""
     from sf_notion_sync.sync import reconcile as engine_reconcile
 
     params = dict(params or {})
-    if not params.get("reconcile"):
+    if not (params.get("reconcile") or extracted.get("reconcile")):
         return {"skipped": True}
     with _sync_context(object_name, dry_run=bool(params.get("dry_run"))) as ctx:
         return engine_reconcile(ctx)
@@ -88,10 +100,16 @@ def reconcile(object_name: str, params: dict | None = None) -> dict[str, Any]:
 @task(task_id="finish", trigger_rule="all_done")
 def finish(object_name: str) -> dict[str, Any]:
     """Summary of the run (counts, duration, achieved req/s vs budget), logged and stored."""
+    from sf_notion_sync.airflow.notifiers import deliver
+    from sf_notion_sync.alerts import alerts_after_run
     from sf_notion_sync.sync import finish_run
 
     with _sync_context(object_name) as ctx:
         summary = finish_run(ctx)
+        run = ctx.store.get_run(ctx.run_id)
+        alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at)
+    if alerts:
+        summary["alerts"] = {"kinds": [a.kind for a in alerts], "sent": deliver(alerts, ctx.obj.alerts)}
     for key, value in summary.items():
         print(f"{key:<24} {value}")
     return summary
@@ -132,11 +150,11 @@ def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         tags=["salesforce", "notion", "full-sync", obj.name],
         doc_md=FULL_SYNC_DOC.format(object=obj.name, pool=NOTION_POOL),
     ) as dag:
-        checked = preflight(obj.name, "full")
+        checked = preflight(obj.name)
         extracted = extract(obj.name, "full")
         batches = plan(obj.name, config.defaults.max_map_length)
         synced = _sync_batches(obj, batches)
-        reconciled = reconcile(obj.name)
+        reconciled = reconcile(obj.name, extracted)
         checked >> extracted >> batches
         synced >> reconciled >> finish(obj.name)
     return dag
@@ -150,14 +168,14 @@ INCREMENTAL_PARAMS = {
 
 
 @task.branch(task_id="chain")
-def chain(summary: dict[str, Any]) -> str | None:
-    """The plan's queueable chaining: go again at once while a backlog remains, after the budget
-    reopens when this run was rate limited, else stop."""
-    if summary.get("rate_limited") and summary.get("backlog"):
-        return "wait_for_budget"
-    if summary.get("backlog"):
-        return "trigger_next"
-    return None
+def chain(extracted: dict[str, Any], summary: dict[str, Any]) -> str | None:
+    """The plan's queueable chaining: a backlog remains when the run hit its share of the budget;
+    go again at once, or after the budget reopens when this run was rate limited; else stop."""
+    limit = extracted.get("limit")
+    backlog = bool(limit) and extracted.get("staged", 0) - extracted.get("deleted", 0) >= limit
+    if not backlog or summary.get("status") == "incomplete":
+        return None
+    return "wait_for_budget" if summary.get("rate_limited_429s") else "trigger_next"
 
 
 def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
@@ -178,14 +196,14 @@ def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         tags=["salesforce", "notion", "incremental", obj.name],
         doc_md=INCREMENTAL_DOC.format(object=obj.name, pool=NOTION_POOL),
     ) as dag:
-        checked = preflight(obj.name, "incremental")
+        checked = preflight(obj.name)
         extracted = extract(obj.name, "incremental")
         batches = plan(obj.name, config.defaults.max_map_length)
         synced = _sync_batches(obj, batches)
         summary = finish(obj.name)
         checked >> extracted >> batches
-        synced >> summary
-        decision = chain(summary)
+        synced >> reconcile(obj.name, extracted) >> summary
+        decision = chain(extracted, summary)
         wait = NotionBudgetSensor(task_id="wait_for_budget", deferrable=True, poke_interval=30,
                                   timeout=6 * 3600)
         trigger_next = TriggerDagRunOperator(
@@ -197,6 +215,55 @@ def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
     return dag
 
 
+@task(task_id="stage_due")
+def stage_due(object_name: str, params: dict | None = None) -> dict[str, Any]:
+    """Re-read from Salesforce the records whose retry is due (or the Ids asked for in the Params)."""
+    from sf_notion_sync.sync import extract_to_staging
+    from sf_notion_sync.sync.retry import select_due
+
+    params = dict(params or {})
+    with _sync_context(object_name) as ctx:
+        asked = [i for i in params.get("record_ids") or [] if params.get("object") in (None, "", object_name)]
+        due = asked or select_due(ctx, limit=int(params.get("max_records") or 1000))
+        return extract_to_staging(ctx, record_ids=due)
+
+
+RETRY_PARAMS = {
+    "object": Param("", type="string", description="With record_ids: the Salesforce object they belong to."),
+    "record_ids": Param([], type="array", items={"type": "string"},
+                        description="Retry these Salesforce Ids now, whatever their backoff says."),
+    "max_records": Param(1000, type="integer", minimum=1, description="Records per object per run."),
+    "dry_run": Param(False, type="boolean", description="Build and validate, send no Notion write."),
+}
+
+
+def retry_dag(config: SyncConfig) -> DAG:
+    from airflow.sdk import TaskGroup
+
+    with DAG(
+        dag_id=RETRY_DAG_ID,
+        description="Hourly retry of failed and rate-limited records, with per-record backoff and a dead letter",
+        schedule=config.retry.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(),
+        params=RETRY_PARAMS,
+        tags=["salesforce", "notion", "retry"],
+        doc_md=RETRY_DOC.format(pool=NOTION_POOL),
+    ) as dag:
+        for obj in config.objects.values():
+            if not obj.enabled:
+                continue
+            with TaskGroup(group_id=obj.name.lower()):
+                staged = stage_due(obj.name)
+                batches = plan(obj.name, config.defaults.max_map_length)
+                synced = _sync_batches(obj, batches, priority_weight=5)
+                staged >> batches
+                synced >> finish(obj.name)
+    return dag
+
+
 def build_dags(config: SyncConfig | None = None) -> dict[str, DAG]:
     """Every DAG the config asks for, by dag_id (for a DAG file's `globals().update(...)`)."""
     config = config or load_config()
@@ -205,6 +272,7 @@ def build_dags(config: SyncConfig | None = None) -> dict[str, DAG]:
         if obj.enabled:
             for dag in (full_sync_dag(obj, config), incremental_dag(obj, config)):
                 dags[dag.dag_id] = dag
+    dags[RETRY_DAG_ID] = retry_dag(config)
     return dags
 
 
@@ -235,4 +303,18 @@ triggers the next run at once; when the run was rate limited, `wait_for_budget` 
 slot held) until the Notion budget reopens.
 
 **Params:** `dry_run` · `record_ids` (sync just these Ids now).
+"""
+
+
+RETRY_DOC = """
+### Retry: failed and rate-limited records, hourly
+
+For each object, `stage_due` picks the `sync_log` entries whose `next_retry_at` has passed —
+rate-limited first, then the oldest — and re-reads those records from Salesforce (never a stale
+copy). Validation failures are retried only once the record's SystemModstamp or the mapping
+changed. Batches run in pool `{pool}` ahead of bulk work (higher priority weight). Each failure
+backs off exponentially with jitter (`defaults.retry` in sync.yaml); after `max_attempts` a record
+is **Dead**: shown in `sync_log` and alerted.
+
+**Params:** `object` + `record_ids` (retry these now) · `max_records` · `dry_run`.
 """

@@ -63,9 +63,13 @@ class Sandbox:
     session_id: str
     notion_token: str
     databases: dict[str, dict[str, str]]
+    notion_rate: float = 0.0
+    notion_burst: int = 0
 
     def env(self) -> dict[str, str]:
-        notion = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
+        notion: dict[str, Any] = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
+        if self.notion_rate > 0:  # our budget = the emulator's rate, with a smaller burst than it allows
+            notion["extra"] = {"budget_rate": self.notion_rate, "budget_burst": max(1, self.notion_burst // 2)}
         salesforce = {"conn_type": "salesforce",
                       "extra": {"instance_url": self.salesforce_url, "session_id": self.session_id}}
         return {
@@ -114,7 +118,8 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     try:
         with notion.serve(host, notion_port) as n_server, sf.serve(host, salesforce_port) as s_server:
             databases = ensure_databases(n_server.url, NOTION_TOKEN, config or load_config())
-            yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases)
+            yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases,
+                          notion_rate, notion_burst)
     finally:
         sf.close()
         notion.close()

@@ -115,17 +115,20 @@ class RecordWriter:
         payload = _payload(record)
         if entry is not None and not entry.trashed and self._unchanged(entry, record):
             self._skip(record.sf_id, failure)
-        elif failure is not None and failure.fatal and self._same_input(failure, record):
+            return
+        if failure is not None and failure.fatal and self._same_input(failure, record):
             self.tally.failed += 1  # rejected before for this very input: do not re-send blindly
-        elif ERROR_KEY in payload:
+            return
+        if ERROR_KEY in payload:
             error = payload[ERROR_KEY]
             self._fail(record, OP_UPDATE if entry else OP_CREATE, error["code"], error["message"], fatal=True)
-        elif entry is not None:
+            return
+        for warning in payload.get("warnings", ()):  # shortened or cleared on the way: said where it is written
+            log.warning("%s: %s", self.ctx.object_name, warning)
+        if entry is not None:
             self._update(record, entry, payload[PROPERTIES_KEY])
         else:
             self._create(record, payload[PROPERTIES_KEY], lookup_first=known.intent)
-        for warning in payload.get("warnings", ()):
-            log.warning("%s: %s", self.ctx.object_name, warning)
 
     def _unchanged(self, entry: RecordMapEntry, record: StagedRecord) -> bool:
         return entry.content_hash == record.content_hash and entry.mapping_version == self.ctx.mapping_version

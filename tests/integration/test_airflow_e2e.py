@@ -1,0 +1,106 @@
+"""The DAGs under a real Airflow: API server, scheduler, DAG processor and triggerer on SQLite,
+LocalExecutor, against the sandbox emulators.
+
+One Airflow for the module (it is the slow part). The full sync of Account runs through the
+scheduler; the Notion emulator answers the first page create with 429 Retry-After: 30, so the
+batch must show up as `deferred` (held by the triggerer, not a worker) and then complete.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from sf_notion_sync.local.runtime import LocalAirflow
+from sf_notion_sync.sandbox.run import start
+
+pytestmark = pytest.mark.airflow_e2e
+
+ACCOUNTS = 120
+DAG_ID = "sf_notion_full_sync__account"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    with start(tmp_path_factory.mktemp("sandbox"), accounts=ACCOUNTS, contacts=10, opportunities=10,
+               notion_rate=50, notion_burst=20, notion_latency_ms=0) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def airflow(sandbox, tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow")
+    env = {**sandbox.env(), "AIRFLOW_CONN_SYNC_STATE_DB": f"sqlite:///{home / 'state.db'}"}
+    with LocalAirflow(home=home, api_port=_free_port(), extra_env=env) as local:
+        local.prepare()
+        local.start()
+        local.wait_healthy(timeout=240)
+        local.wait_for_dag(DAG_ID, timeout=240)
+        yield local
+
+
+def _notion(sandbox, method: str, path: str, **kwargs):
+    response = httpx.request(method, f"{sandbox.notion_url}{path}", timeout=30, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def _page_ids_by_sf_id(sandbox) -> dict[str, list[str]]:
+    data_source = sandbox.databases["Account"]["data_source_id"]
+    pages = _notion(sandbox, "GET", f"/_sandbox/data_sources/{data_source}/pages")["pages"]
+    by_id: dict[str, list[str]] = {}
+    for page in pages:
+        texts = page["properties"]["Salesforce Id"]["rich_text"]
+        by_id.setdefault("".join(t["plain_text"] for t in texts), []).append(page["id"])
+    return by_id
+
+
+def test_dags_parse_without_import_errors(airflow):
+    assert airflow.import_errors() == []
+    dag_ids = {d["dag_id"] for d in airflow.api("GET", "/dags?limit=100")["dags"]}
+    assert {DAG_ID, "sf_notion_incremental__account", "sf_notion_retry"} <= dag_ids
+
+
+def test_full_sync_defers_on_retry_after_then_completes(airflow, sandbox):
+    _notion(sandbox, "POST", "/_sandbox/script", json={"responses": [
+        {"status": 429, "retry_after": 30, "method": "POST", "path_prefix": "/v1/pages", "count": 1}]})
+    run_id = airflow.trigger(DAG_ID)
+
+    deferred_seen, deadline = False, time.monotonic() + 240
+    while not deferred_seen and time.monotonic() < deadline:
+        states = {ti["state"] for ti in airflow.task_instances(DAG_ID, run_id) if ti["task_id"] == "sync_batch"}
+        deferred_seen = "deferred" in states
+        if airflow.run_state(DAG_ID, run_id) in ("success", "failed"):
+            break
+        time.sleep(0.5)
+    assert deferred_seen, "no sync_batch task was ever in state deferred after Retry-After: 30"
+
+    assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"
+    batches = [ti for ti in airflow.task_instances(DAG_ID, run_id) if ti["task_id"] == "sync_batch"]
+    assert batches and all(ti["state"] == "success" for ti in batches)
+    assert all("#" in (ti.get("rendered_map_index") or "") for ti in batches), "batches are not named"
+
+    summary = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/finish/xcomEntries/return_value")["value"]
+    assert summary["total"] == ACCOUNTS
+    assert summary["created"] + summary["failed"] == ACCOUNTS
+    pages = _page_ids_by_sf_id(sandbox)
+    assert all(len(ids) == 1 for ids in pages.values()), "a Salesforce record has more than one page"
+    assert len(pages) == summary["created"]
+
+
+def test_second_full_sync_sends_no_notion_write(airflow, sandbox):
+    since = time.time()
+    run_id = airflow.trigger(DAG_ID)
+    assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"
+    log = _notion(sandbox, "GET", f"/_sandbox/requests?since={since}")
+    writes = [r for r in log if r["method"] in ("POST", "PATCH") and r["path"].startswith("/v1/pages")]
+    assert writes == []
