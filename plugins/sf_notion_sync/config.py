@@ -67,12 +67,6 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class NotionBudget:
-    rate: float
-    burst: int
-
-
-@dataclass(frozen=True)
 class BatchSize:
     min: int
     max: int
@@ -120,7 +114,6 @@ class Extraction:
 
 @dataclass(frozen=True)
 class Defaults:
-    notion: NotionBudget
     batch_size: BatchSize
     max_map_length: int
     schedules: Schedules
@@ -413,9 +406,8 @@ class _Validator:
 
     def defaults(self, raw: Any, at: tuple[str, ...]) -> Defaults:
         data = self.mapping(
-            raw, at, {"notion", "batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction"}
+            raw, at, {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction"}
         )
-        notion = self.mapping(data.get("notion"), (*at, "notion"), {"rate", "burst"})
         retry = self.mapping(
             data.get("retry"),
             (*at, "retry"),
@@ -423,10 +415,6 @@ class _Validator:
         )
         rat = (*at, "retry")
         return Defaults(
-            notion=NotionBudget(
-                rate=self.number(notion, (*at, "notion"), "rate", float, 3.0, 0.01),
-                burst=self.number(notion, (*at, "notion"), "burst", int, 10, 1),
-            ),
             batch_size=self.batch_size(data.get("batch_size"), (*at, "batch_size"), BatchSize(50, 2_000)),
             max_map_length=self.number(data, at, "max_map_length", int, 1024, 1),
             schedules=self.schedules(

@@ -66,7 +66,6 @@ CONTACT_DB = {
 }
 CONFIG = """
 defaults:
-  notion: {rate: 2000, burst: 200}
   batch_size: {min: 50, max: 100}
 objects:
   Account:

@@ -55,7 +55,8 @@ def test_shipped_config_loads_with_sandbox_database_ids():
     assert account.database_id == DB_ENV["NOTION_DB_ACCOUNT"]
     assert account.fields[:3] == ("Id", "SystemModstamp", "Name") and "Website" in account.fields
     assert account.title_property == "Name" and account.salesforce_id_property == "Salesforce Id"
-    assert account.schedules.full == "0 3 * * *" and contact.schedules.full is None
+    assert account.schedules.full is None and account.schedules.incremental == "*/15 * * * *"
+    assert config.objects["Opportunity"].schedules.incremental == "*/30 * * * *"
     assert [p.related_object for p in contact.properties if p.type == "relation"] == ["Account"]
     assert config.objects["Opportunity"].delete_policy == "ignore"
     assert config.retry.schedule == "@hourly" and config.defaults.max_map_length == 1024
@@ -72,7 +73,7 @@ def test_defaults_fill_what_an_object_leaves_out(tmp_path):
     assert account.batch_size == config.defaults.batch_size
     assert account.schedules.incremental == "*/15 * * * *" and account.extraction.bulk_threshold == 10_000
     assert account.fields == ("Id", "SystemModstamp", "Name", "Website")
-    assert config.defaults.retry.max_attempts == 8 and config.defaults.notion.rate == 3.0
+    assert config.defaults.retry.max_attempts == 8 and config.defaults.max_map_length == 1024
 
 
 def test_config_path_follows_the_env_var(monkeypatch, tmp_path):

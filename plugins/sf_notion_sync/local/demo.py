@@ -18,6 +18,8 @@ from sf_notion_sync.local.runtime import REPO_ROOT, LocalAirflow
 from sf_notion_sync.local.sandbox_env import read_env_file
 
 DEMO_OBJECT = "Account"
+REAL_RATE, REAL_LATENCY_MS = 3.0, 250.0
+"""Notion's budget and typical latency: the demo scales time, so latency shrinks as the budget grows."""
 SANDBOX_DIR = REPO_ROOT / ".sandbox"
 
 
@@ -52,6 +54,7 @@ def _start_sandbox(accounts: int, rate: float) -> tuple[subprocess.Popen, dict[s
     proc = subprocess.Popen(
         [sys.executable, "-m", "sf_notion_sync.cli", "sandbox", "--notion-port", str(_free_port()),
          "--salesforce-port", str(_free_port()), "--accounts", str(accounts), "--notion-rate", str(rate),
+         "--notion-latency-ms", str(REAL_LATENCY_MS * REAL_RATE / rate),
          "--state-dir", str(SANDBOX_DIR), "--reset", "--print-env-file", str(env_file)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -80,10 +83,11 @@ def run_demo(args: argparse.Namespace) -> int:
     if _port_in_use(args.port):
         print(f"Port {args.port} is taken (is `make airflow` running?). Stop it or pass DEMO_ARGS='--port N'.")
         return 2
-    rate = 3.0 if args.real_budget else args.notion_rate
+    rate = REAL_RATE if args.real_budget else args.notion_rate
     dag_id = f"sf_notion_full_sync__{DEMO_OBJECT.lower()}"
     started = time.monotonic()
-    print(f"1/5 Starting the sandbox: {args.accounts} Accounts, Notion budget {rate:g} req/s ...", flush=True)
+    print(f"1/5 Starting the sandbox: {args.accounts} Accounts, Notion budget {rate:g} req/s, latency"
+          f" {REAL_LATENCY_MS * REAL_RATE / rate:.0f} ms ...", flush=True)
     sandbox, settings = _start_sandbox(args.accounts, rate)
     try:
         with LocalAirflow(home=args.home, api_port=args.port, extra_env=settings) as airflow:

@@ -56,7 +56,8 @@ class SyncContext:
 
     @property
     def budget_rps(self) -> float:
-        return self.config.defaults.notion.rate
+        """The Notion budget is the token's (its connection sets it), so the limiter is the one source."""
+        return self.notion_client().limiter.rate
 
     def notion_client(self) -> ThrottledNotionClient:
         return self._client("notion", self.notion)
