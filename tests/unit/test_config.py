@@ -8,6 +8,7 @@ from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
+
 from sf_notion_sync.config import (
     CONFIG_ENV,
     ConfigError,

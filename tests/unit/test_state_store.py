@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from sf_notion_sync.state import db as state_db
 from sf_notion_sync.state.db import VERSION_TABLE, make_engine, upgrade
 from sf_notion_sync.state.models import Base, SyncLog

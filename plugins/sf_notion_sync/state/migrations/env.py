@@ -7,6 +7,7 @@ A caller passes an open connection through ``config.attributes["connection"]``; 
 from __future__ import annotations
 
 from alembic import context
+
 from sf_notion_sync.state.db import VERSION_TABLE, default_state_url, make_engine
 from sf_notion_sync.state.models import Base
 
