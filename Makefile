@@ -28,7 +28,7 @@ test: $(SYNCED)
 
 ## bench: throughput, latency and memory measurements, printed with their ratio to the limits
 bench: $(SYNCED)
-	$(VENV)/bin/python benchmarks/run_all.py
+	$(VENV)/bin/python benchmarks/run_all.py  # BENCH=name for one
 
 lint: $(SYNCED)
 	$(VENV)/bin/ruff check .

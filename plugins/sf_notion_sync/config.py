@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 CONFIG_ENV = "SF_NOTION_SYNC_CONFIG"
+NOTION_POOL = "notion_api"
+"""The Airflow pool of every task that calls Notion (declared in include/pools.json)."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 NOTION_TYPES = frozenset(
@@ -113,6 +115,13 @@ class Extraction:
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    """API usage rollups (table api_usage): hourly buckets older than this are purged."""
+
+    retention_days: int
+
+
+@dataclass(frozen=True)
 class Defaults:
     batch_size: BatchSize
     max_map_length: int
@@ -120,6 +129,7 @@ class Defaults:
     retry: RetryPolicy
     alerts: AlertSettings
     extraction: Extraction
+    usage: UsageSettings
 
 
 @dataclass(frozen=True)
@@ -406,8 +416,9 @@ class _Validator:
 
     def defaults(self, raw: Any, at: tuple[str, ...]) -> Defaults:
         data = self.mapping(
-            raw, at, {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction"}
+            raw, at, {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction", "usage"}
         )
+        usage = self.mapping(data.get("usage"), (*at, "usage"), {"retention_days"})
         retry = self.mapping(
             data.get("retry"),
             (*at, "retry"),
@@ -429,6 +440,7 @@ class _Validator:
             ),
             alerts=self.alerts(data.get("alerts"), (*at, "alerts")),
             extraction=self.extraction(data.get("extraction"), (*at, "extraction"), Extraction(10_000)),
+            usage=UsageSettings(retention_days=self.number(usage, (*at, "usage"), "retention_days", int, 90, 1)),
         )
 
     def batch_size(self, raw: Any, at: tuple[str, ...], default: BatchSize) -> BatchSize:
@@ -477,9 +489,9 @@ class _Validator:
             emails=self.emails(data, at),
             webhook_conn_id=self.value(data, at, "webhook_conn_id", str, None),
             thresholds=AlertThresholds(
-                record_failures=self.number(thresholds, tat, "record_failures", int, 10, 1),
+                record_failures=self.number(thresholds, tat, "record_failures", int, 3, 1),
                 rate_limited_share=self.number(thresholds, tat, "rate_limited_share", float, 0.05, 0, 1),
-                run_failure_pct=self.number(thresholds, tat, "run_failure_pct", float, 5.0, 0, 100),
+                run_failure_pct=self.number(thresholds, tat, "run_failure_pct", float, 1.0, 0, 100),
             ),
         )
 

@@ -518,6 +518,7 @@ def test_workspace_limit_spans_tokens(tmp_path):
 @pytest.mark.parametrize(
     ("kind", "code"),
     [
+        ("429", "rate_limited"),
         ("500", "internal_server_error"),
         ("503", "service_unavailable"),
         ("504", "gateway_timeout"),
@@ -615,7 +616,7 @@ def test_config_reads_and_patches_and_rejects_bad_values(server):
         "faults",
         "hang_seconds",
     }
-    assert set(config["faults"]) == {"500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create"}
+    assert set(config["faults"]) == {"429", "500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create"}
     patched = control(server, "PATCH", "config", {"rate": 7, "faults": {"503": 0.25}}).json()
     assert patched["rate"] == 7 and patched["faults"]["503"] == 0.25
     assert control(server, "PATCH", "config", {"faults": {"503": 2}}).status_code == 400

@@ -29,7 +29,7 @@ from sf_notion_sync.salesforce.soql import clear_describe_cache
 from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
 from sf_notion_sync.sandbox.salesforce_emulator import SalesforceEmulator
 from sf_notion_sync.state.db import make_engine, upgrade
-from sf_notion_sync.state.models import STATUS_FAILED
+from sf_notion_sync.state.models import STATUS_DEAD
 from sf_notion_sync.state.store import StateStore
 from sf_notion_sync.sync import (
     BatchOutcome,
@@ -271,7 +271,7 @@ def test_rejections_relations_and_lost_creates(sandbox: Sandbox) -> None:
     assert {i for i, f in failures.items() if f.error_code == "invalid_property"} == invalid
     refused = {i for i, f in failures.items() if f.error_code == "validation_error"}
     assert len(refused) == 2
-    assert all(f.status == STATUS_FAILED and f.fatal and f.error_message for f in failures.values())
+    assert all(f.status == STATUS_DEAD and f.fatal and f.error_message for f in failures.values())
     assert all("Email" in failures[i].error_message for i in invalid)
     assert first["failed"] == len(invalid) + 2 and first["status"] == "partial"
 

@@ -219,7 +219,7 @@ def test_due_for_retry_puts_rate_limited_first_then_oldest(store):
     assert due[0].status == "Rate Limited" and due[1].status == "Failed"
     assert len(store.due_for_retry(now=T0 + timedelta(hours=3))) == 5
     fatal = store.open_failures("Account", ["001fatal"])["001fatal"]
-    assert fatal.fatal and fatal.next_retry_at is None
+    assert fatal.fatal and fatal.next_retry_at is None and fatal.status == "Dead"  # dead letter at once
 
 
 def test_attempts_past_the_limit_are_dead_until_the_record_changes(store):

@@ -61,3 +61,11 @@ def test_requested_size_and_empty_runs() -> None:
         sizer.decide(10, requested=0)
     with pytest.raises(ValueError):
         DynamicBatchSizer(budget_rps=3.0, min_size=10, max_size=5)
+
+
+def test_small_run_is_split_across_parallel_slots():
+    sizer = DynamicBatchSizer(budget_rps=50.0, min_size=50, max_size=5000, parallelism=4)
+    decision = sizer.decide(2000)
+    assert decision.batch_size == 500 and decision.batches == 4
+    assert "parallel" in decision.reason
+    assert DynamicBatchSizer(budget_rps=50.0, min_size=50, parallelism=4).decide(120).batch_size == 50

@@ -13,9 +13,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from sf_notion_sync.airflow.triggers import NotionBudgetTrigger
+from sf_notion_sync.config import NOTION_POOL
 from sf_notion_sync.notion.constants import DEFER_THRESHOLD_S
-
-NOTION_POOL = "notion_api"
 
 
 class NotionSyncOperator(BaseOperator):

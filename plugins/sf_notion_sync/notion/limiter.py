@@ -11,6 +11,13 @@ and backs the rate off multiplicatively; the rate then recovers additively per q
 * ``RedisBackend`` -- the same arithmetic in Lua scripts, atomic on the server.
 * ``MemoryBackend`` -- per process; used with budget / pool slots when nothing is shared.
 
+Lanes: a share of the budget (``reserved_share``) is kept for the fast lane (single records synced
+now). Bulk callers reserve against two GCRA states at once -- the whole budget and a lane row (key
+``<key>|bulk``) at ``(1 - reserved_share)`` of the rate -- and take the later of the two slots;
+fast-lane callers reserve against the whole budget only. So all callers together never exceed the
+rate, bulk alone never exceeds its part, and the rest is always there for the fast lane. The pause
+and the adaptive factor live in the whole-budget row: one pause per token, for both lanes.
+
 Why not pyrate-limiter (4.x, well kept)? It counts requests in sliding windows (a row or list item
 per permit, so SQL writes grow with the rate), and it has no shared pause, no adaptive rate and no
 "how long until" answer that a deferrable operator can act on; its SQL buckets own their own table
@@ -44,6 +51,9 @@ from .constants import (
 T = TypeVar("T")
 REASON_CONNECTION = "connection"
 REASON_WORKSPACE = "workspace"
+LANE_BULK, LANE_FAST = "bulk", "fast"
+LANES = (LANE_BULK, LANE_FAST)
+BULK_LANE_SUFFIX = "|bulk"
 
 
 def token_fingerprint(token: str) -> str:
@@ -110,14 +120,32 @@ def gcra_reserve(
 ) -> tuple[BudgetState | None, float]:
     """Take one slot: returns the new state and the wait before sending. If the wait exceeds
     ``max_wait`` nothing is taken (new state None): a deferring caller will come back later."""
-    interval = 1.0 / (rate * policy.factor(state, now))
-    tau = interval * (burst - 1)
-    start = max(now, state.paused_until)
-    tat = max(state.tat, start)
-    wait = max(start, tat - tau) - now
+    states, wait = gcra_reserve_lanes([state], now, rate, burst, policy, max_wait)
+    return (states[0] if states else None), wait
+
+
+def lane_burst(burst: int, share: float) -> int:
+    return max(1, math.floor(burst * share))
+
+
+def gcra_reserve_lanes(
+    states: list[BudgetState], now: float, rate: float, burst: int, policy: AdaptivePolicy,
+    max_wait: float | None, lane_share: float | None = None,
+) -> tuple[list[BudgetState] | None, float]:
+    """``states[0]`` is the whole budget (it holds the pause and the adaptive factor); with
+    ``lane_share``, ``states[1]`` is the bulk lane, limited to that share of the rate and burst.
+    The slot is the later of the two GCRA answers, and both states take it (or neither does)."""
+    total = states[0]
+    interval = 1.0 / (rate * policy.factor(total, now))
+    start = max(now, total.paused_until)
+    lanes = [(total, interval, burst)]
+    if lane_share is not None:
+        lanes.append((states[1], interval / lane_share, lane_burst(burst, lane_share)))
+    send = max(max(start, max(s.tat, start) - iv * (b - 1)) for s, iv, b in lanes)
+    wait = send - now
     if max_wait is not None and wait > max_wait:
         return None, wait
-    return replace(state, tat=tat + interval, updated_at=now), wait
+    return [replace(s, tat=max(s.tat, send) + iv, updated_at=now) for s, iv, _ in lanes], wait
 
 
 def gcra_pause(
@@ -160,8 +188,10 @@ class LimiterBackend(ABC):
 
     @abstractmethod
     def reserve(
-        self, key: str, now: float, rate: float, burst: int, policy: AdaptivePolicy, max_wait: float | None
-    ) -> float: ...
+        self, key: str, now: float, rate: float, burst: int, policy: AdaptivePolicy, max_wait: float | None,
+        lane_share: float | None = None,
+    ) -> float:
+        """With ``lane_share`` the caller is bulk: also bound by that share (lane row ``key|bulk``)."""
 
     @abstractmethod
     def pause(
@@ -176,17 +206,21 @@ class _TransactBackend(LimiterBackend):
     """Backends that run the pure functions inside one atomic read-modify-write."""
 
     @abstractmethod
-    def transact(self, key: str, fn: Callable[[BudgetState], tuple[BudgetState | None, T]]) -> T: ...
+    def transact(
+        self, keys: list[str], fn: Callable[[list[BudgetState]], tuple[list[BudgetState] | None, T]]
+    ) -> T:
+        """Run ``fn`` on the states of ``keys`` atomically; store what it returns unless None."""
 
-    def reserve(self, key, now, rate, burst, policy, max_wait):
-        return self.transact(key, lambda s: gcra_reserve(s, now, rate, burst, policy, max_wait))
+    def reserve(self, key, now, rate, burst, policy, max_wait, lane_share=None):
+        keys = [key] if lane_share is None else [key, key + BULK_LANE_SUFFIX]
+        return self.transact(keys, lambda s: gcra_reserve_lanes(s, now, rate, burst, policy, max_wait, lane_share))
 
     def pause(self, key, now, retry_after, reason, rate, burst, policy):
-        def fn(state: BudgetState) -> tuple[BudgetState, BudgetState]:
-            new = gcra_pause(state, now, retry_after, reason, rate, burst, policy)
-            return new, new
+        def fn(states: list[BudgetState]) -> tuple[list[BudgetState], BudgetState]:
+            new = gcra_pause(states[0], now, retry_after, reason, rate, burst, policy)
+            return [new], new
 
-        return self.transact(key, fn)
+        return self.transact([key], fn)
 
 
 class MemoryBackend(_TransactBackend):
@@ -200,11 +234,11 @@ class MemoryBackend(_TransactBackend):
         with self._lock:
             return self._states.get(key, BudgetState())
 
-    def transact(self, key, fn):
+    def transact(self, keys, fn):
         with self._lock:
-            new, result = fn(self._states.get(key, BudgetState()))
+            new, result = fn([self._states.get(key, BudgetState()) for key in keys])
             if new is not None:
-                self._states[key] = new
+                self._states.update(zip(keys, new, strict=True))
             return result
 
 
@@ -243,21 +277,24 @@ class SqlBackend(_TransactBackend):
             row = conn.execute(sa.select(self.table).where(self.table.c.key == key)).mappings().first()
         return _state_from_row(row) if row else BudgetState()
 
-    def transact(self, key, fn):
+    def transact(self, keys, fn):
         import sqlalchemy as sa
 
         from ..state.db import write_connection
 
-        self._ensure_row(key)
+        for key in keys:
+            self._ensure_row(key)
         with write_connection(self.engine) as conn:
-            query = sa.select(self.table).where(self.table.c.key == key).with_for_update()
-            row = conn.execute(query).mappings().first()
-            if row is None:  # deleted since we ensured it: recreate on the next call
-                self._ensured.discard(key)
-                raise RuntimeError(f"rate_limit_state row {key} vanished; retry")
-            new, result = fn(_state_from_row(row))
-            if new is not None:
-                conn.execute(sa.update(self.table).where(self.table.c.key == key).values(**_columns(new)))
+            # rows locked in key order, so two lanes' transactions cannot deadlock
+            query = sa.select(self.table).where(self.table.c.key.in_(keys)).order_by(self.table.c.key)
+            rows = {row["key"]: row for row in conn.execute(query.with_for_update()).mappings()}
+            missing = [key for key in keys if key not in rows]
+            if missing:  # deleted since we ensured them: recreate on the next call
+                self._ensured.difference_update(missing)
+                raise RuntimeError(f"rate_limit_state rows {missing} vanished; retry")
+            new, result = fn([_state_from_row(rows[key]) for key in keys])
+            for key, state in zip(keys, new or (), strict=False):
+                conn.execute(sa.update(self.table).where(self.table.c.key == key).values(**_columns(state)))
         return result
 
 
@@ -293,14 +330,26 @@ _LUA_RESERVE = (
     + """
 local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local step, period, max_wait, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local share = tonumber(ARGV[8])
 local interval = 1 / (rate * factor_at(h, now, step, period))
-local tau = interval * (burst - 1)
 local start = math.max(now, paused)
-tat = math.max(tat, start)
-local wait = math.max(start, tat - tau) - now
+local function earliest(t, iv, b) return math.max(start, math.max(t, start) - iv * (b - 1)) end
+local send = earliest(tat, interval, burst)
+local lane_tat, lane_iv = 0, 0
+if share > 0 then
+  lane_tat = tonumber(redis.call('HGET', KEYS[2], 'tat')) or 0
+  lane_iv = interval / share
+  send = math.max(send, earliest(lane_tat, lane_iv, math.max(1, math.floor(burst * share))))
+end
+local wait = send - now
 if max_wait >= 0 and wait > max_wait then return string.format('%.6f', wait) end
-redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', tat + interval), 'updated_at', string.format('%.6f', now))
+local stamp = string.format('%.6f', now)
+redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', math.max(tat, send) + interval), 'updated_at', stamp)
 redis.call('EXPIRE', KEYS[1], ttl)
+if share > 0 then
+  redis.call('HSET', KEYS[2], 'tat', string.format('%.6f', math.max(lane_tat, send) + lane_iv), 'updated_at', stamp)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
 return string.format('%.6f', wait)
 """
 )
@@ -353,9 +402,11 @@ class RedisBackend(LimiterBackend):
             updated_at=float(raw.get("updated_at", 0)),
         )
 
-    def reserve(self, key, now, rate, burst, policy, max_wait):
-        args = [now, rate, burst, policy.recovery_step, policy.recovery_period_s, -1 if max_wait is None else max_wait, self.TTL_S]
-        return float(self._reserve(keys=[self.prefix + key], args=[repr(float(a)) for a in args]))
+    def reserve(self, key, now, rate, burst, policy, max_wait, lane_share=None):
+        args = [now, rate, burst, policy.recovery_step, policy.recovery_period_s, -1 if max_wait is None else max_wait,
+                self.TTL_S, -1 if lane_share is None else lane_share]
+        keys = [self.prefix + key] + ([] if lane_share is None else [self.prefix + key + BULK_LANE_SUFFIX])
+        return float(self._reserve(keys=keys, args=[repr(float(a)) for a in args]))
 
     def pause(self, key, now, retry_after, reason, rate, burst, policy):
         args = [
@@ -375,7 +426,11 @@ class RedisBackend(LimiterBackend):
 
 
 class NotionRateLimiter:
-    """The budget of one token. ``reserve()`` takes a slot and says how long to wait before sending."""
+    """The budget of one token. ``reserve()`` takes a slot and says how long to wait before sending.
+
+    ``reserved_share`` (0 <= share < 1) of the rate is kept for ``reserve(lane="fast")``; bulk
+    callers (the default lane) get the rest. Every process sharing the token must use the same share.
+    """
 
     def __init__(
         self,
@@ -385,10 +440,14 @@ class NotionRateLimiter:
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
         policy: AdaptivePolicy | None = None,
+        reserved_share: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
+        if not 0.0 <= reserved_share < 1.0:
+            raise ValueError(f"reserved_share must be >= 0 and < 1, got {reserved_share!r}")
+        self.reserved_share = float(reserved_share)
         self.backend = backend
         self.key = key
         self.rate = float(rate)
@@ -397,13 +456,17 @@ class NotionRateLimiter:
         self.clock = clock
 
     def __repr__(self) -> str:
-        return f"NotionRateLimiter(key={self.key!r}, backend={self.backend.name}, rate={self.rate:g}/s, burst={self.burst})"
+        return (f"NotionRateLimiter(key={self.key!r}, backend={self.backend.name}, rate={self.rate:g}/s, "
+                f"burst={self.burst}, reserved_share={self.reserved_share:g})")
 
-    def reserve(self, now: float | None = None, *, max_wait: float | None = None) -> float:
+    def reserve(self, now: float | None = None, *, max_wait: float | None = None, lane: str = LANE_BULK) -> float:
         """Seconds to wait before sending (0 = send now); the slot is taken. With ``max_wait``, a
         longer wait takes nothing and is only reported (for a caller that defers instead)."""
+        if lane not in LANES:
+            raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
         now = self.clock() if now is None else now
-        return max(0.0, self.backend.reserve(self.key, now, self.rate, self.burst, self.policy, max_wait))
+        share = 1.0 - self.reserved_share if lane == LANE_BULK and self.reserved_share > 0 else None
+        return max(0.0, self.backend.reserve(self.key, now, self.rate, self.burst, self.policy, max_wait, share))
 
     def pause(self, retry_after: float, reason: str | None = None, now: float | None = None) -> float:
         """Pause everyone on this token for ``retry_after`` seconds; returns paused_until (epoch)."""
@@ -444,6 +507,7 @@ def build_limiter(
     redis_url: str | None = None,
     pool_slots: int = 1,
     policy: AdaptivePolicy | None = None,
+    reserved_share: float = 0.0,
     clock: Callable[[], float] = time.time,
 ) -> NotionRateLimiter:
     """A limiter for ``token``: ``sql`` (needs ``engine``), ``redis`` (needs ``redis_url``), or
@@ -462,4 +526,5 @@ def build_limiter(
         chosen, rate, burst = MemoryBackend(), rate / slots, max(1, burst // slots)
     else:
         raise ValueError(f"unknown limiter backend {backend!r} (sql, redis, local)")
-    return NotionRateLimiter(chosen, key, rate=rate, burst=burst, policy=policy, clock=clock)
+    return NotionRateLimiter(chosen, key, rate=rate, burst=burst, policy=policy, reserved_share=reserved_share,
+                             clock=clock)

@@ -117,43 +117,17 @@ def _merge(into: UsageCounts, other: UsageCounts) -> None:
 
 
 def sql_usage_sink(engine: Any) -> UsageSink:
-    """Upsert-add buckets into ``api_usage`` (PostgreSQL or SQLite) in one short transaction."""
-    import sqlalchemy as sa
+    """Buckets into ``api_usage`` through the state store's upsert-add (the one implementation)."""
+    from ..state.rows import UsageDelta
+    from ..state.store import StateStore
 
-    from ..state.db import write_connection
-    from ..state.models import ApiUsage
-
-    table = ApiUsage.__table__
-    dialect = engine.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        bigger = sa.func.greatest
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-
-        bigger = sa.func.max
-    else:  # pragma: no cover
-        raise ValueError(f"unsupported state database dialect {dialect!r}")
+    store = StateStore(engine)
 
     def sink(items: Sequence[tuple[BucketKey, UsageCounts]]) -> None:
-        rows = [
-            {"bucket_start": k[0], "api": k[1], "endpoint": k[2], "status": k[3], "dag_id": k[4], **vars(c)}
-            for k, c in sorted(items, key=lambda kv: kv[0])  # a fixed order avoids deadlocks between writers
-        ]
-        stmt = insert(table)
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.bucket_start, table.c.api, table.c.endpoint, table.c.status, table.c.dag_id],
-            set_={
-                "requests": table.c.requests + ex.requests,
-                "rate_limited": table.c.rate_limited + ex.rate_limited,
-                "errors": table.c.errors + ex.errors,
-                "latency_ms_sum": table.c.latency_ms_sum + ex.latency_ms_sum,
-                "latency_ms_max": bigger(table.c.latency_ms_max, ex.latency_ms_max),
-            },
+        store.add_api_usage(
+            UsageDelta(at, api, endpoint, status, dag_id, c.requests, c.rate_limited, c.errors,
+                       c.latency_ms_sum, c.latency_ms_max)
+            for (at, api, endpoint, status, dag_id), c in items
         )
-        with write_connection(engine) as conn:
-            conn.execute(stmt, rows)
 
     return sink

@@ -350,8 +350,9 @@ class StateStore:
         """Count a failed attempt on each record's open sync_log row (created on the first failure).
 
         ``next_retry_at`` is the failure's own (e.g. from Retry-After) or now + ``retry_delay(attempts)``.
-        Past ``max_attempts`` the row becomes Dead; fatal rows get no retry time (they wait for the
-        record or the mapping to change).
+        Past ``max_attempts`` the row becomes Dead. A fatal (validation) failure is Dead at once: the
+        same input would fail the same way, so it is shown and alerted now, with its reason; it comes
+        back (attempts counted afresh) when the record's SystemModstamp or the mapping changes.
         """
         now = now or utcnow()
         failures = sorted(failures, key=lambda f: (f.object_name, f.sf_id))
@@ -359,7 +360,7 @@ class StateStore:
         with write_connection(self.engine) as conn:
             for failure in failures:
                 row_id, attempts = self._upsert_failure(conn, failure, now)
-                dead = max_attempts is not None and attempts >= max_attempts
+                dead = failure.fatal or (max_attempts is not None and attempts >= max_attempts)
                 next_retry_at = failure.next_retry_at
                 if next_retry_at is None and retry_delay is not None and not (dead or failure.fatal):
                     next_retry_at = now + timedelta(seconds=retry_delay(attempts))
@@ -369,7 +370,7 @@ class StateStore:
                 row = conn.execute(
                     update(_log)
                     .where(_log.c.id == row_id)
-                    .values(status=status, next_retry_at=None if dead or failure.fatal else next_retry_at)
+                    .values(status=status, next_retry_at=None if dead else next_retry_at)
                     .returning(*_log.c)
                 ).one()
                 result.append(_row(LogEntry, row))

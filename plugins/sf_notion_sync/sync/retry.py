@@ -3,7 +3,8 @@
 A retry never writes a stale copy: ``extract_to_staging(ctx, record_ids=select_due(ctx))`` re-reads
 each record from Salesforce, and the batches write it as any run would (unchanged ones are skipped,
 successes close their sync_log rows, failures count another attempt and become Dead after the
-policy's maximum). A fatal (validation) failure is only due once its record's SystemModstamp or the
+policy's maximum). A fatal (validation) failure is Dead at once (state/store.py ``record_failures``:
+shown and alerted with its reason) and only due again once its record's SystemModstamp or the
 mapping version changed: re-sending the same input would fail the same way.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from sf_notion_sync.salesforce.extract import extract
 from sf_notion_sync.salesforce.soql import quote
-from sf_notion_sync.state.models import STATUS_FAILED
+from sf_notion_sync.state.models import STATUS_DEAD, STATUS_FAILED
 
 from .context import SyncContext
 from .iterutil import chunked
@@ -30,7 +31,7 @@ def select_due(ctx: SyncContext, limit: int = DEFAULT_LIMIT) -> list[str]:
     due = [e.sf_id for e in store.due_for_retry(ctx.clock(), name, limit)]
     room = limit - len(due)
     if room > 0:
-        fatal = [e for e in store.open_failures(name).values() if e.fatal and e.status == STATUS_FAILED]
+        fatal = [e for e in store.open_failures(name).values() if e.fatal and e.status in (STATUS_DEAD, STATUS_FAILED)]
         fatal.sort(key=lambda e: (e.created_at, e.id))
         due += _changed_since_failure(ctx, fatal)[:room]
     return due

@@ -124,7 +124,7 @@ class RecordWriter:
             self._fail(record, OP_UPDATE if entry else OP_CREATE, error["code"], error["message"], fatal=True)
             return
         for warning in payload.get("warnings", ()):  # shortened or cleared on the way: said where it is written
-            log.warning("%s: %s", self.ctx.object_name, warning)
+            log.info("%s: %s", self.ctx.object_name, warning)
         if entry is not None:
             self._update(record, entry, payload[PROPERTIES_KEY])
         else:

@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create")
+FAULT_KINDS = ("429", "500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create")
 
 DEFAULT_RATE = 3.0
 DEFAULT_BURST = 10

@@ -113,8 +113,10 @@ class FaultInjector:
             if draw < share:
                 if kind == "lost_create" and not _is_create(method, path):
                     return None
-                retry_after = 1 if kind == "529" else None
-                return Fault(kind, retry_after)
+                if kind in ("429", "529"):  # Notion sends Retry-After with both
+                    reason = "public_api_request_rate_limit" if kind == "429" else None
+                    return Fault(kind, 1, reason)
+                return Fault(kind)
             draw -= share
         return None
 

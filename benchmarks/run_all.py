@@ -1,0 +1,41 @@
+"""`make bench`: run every benchmarks/bench_*.py in turn, each bounded in time, and report.
+
+Each benchmark prints its own figures and ratios to the limits; this runner adds a one-line verdict
+per benchmark and exits non-zero if any fell short of its goal. BENCH=name runs only that one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TIME_LIMIT_S = 1200
+
+
+def main() -> int:
+    only = os.environ.get("BENCH", "")
+    scripts = sorted(p for p in HERE.glob("bench_*.py") if only in p.stem)
+    if not scripts:
+        print(f"no benchmark matches BENCH={only!r}")
+        return 2
+    verdicts = []
+    for script in scripts:
+        print(f"\n=== {script.stem} ===", flush=True)
+        started = time.monotonic()
+        try:
+            code = subprocess.run([sys.executable, str(script)], timeout=TIME_LIMIT_S).returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+        verdicts.append((script.stem, code, time.monotonic() - started))
+    print("\n=== summary ===")
+    for name, code, seconds in verdicts:
+        print(f"{name:<32} {'ok' if code == 0 else f'FAILED ({code})':<14} {seconds:7.1f} s")
+    return 0 if all(code == 0 for _, code, _ in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
