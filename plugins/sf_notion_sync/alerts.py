@@ -1,8 +1,17 @@
 """Which alerts a finished run deserves (the plan's error alerting), decided without Airflow.
 
-Four conditions, thresholds from sync.yaml `alerts.thresholds`: records that failed N times or went
-Dead, a 429/529 share over the last hour above `rate_limited_share`, a run with more than
-`run_failure_pct` percent of its records failed, and a failed DAG run (raised by the DAG callback).
+Four conditions, thresholds from sync.yaml `alerts.thresholds`:
+
+* a record reached `record_failures` failed attempts, or went Dead, in this run (each record is
+  alerted when it crosses, not again at every later failure);
+* a rate-limited run ends while the 429/529 share of the Notion requests in the current and the
+  previous hourly bucket is above `rate_limited_share` (runs that saw no 429 stay quiet, so one
+  busy hour is not re-alerted by every object's run);
+* a full or incremental run ends with more than `run_failure_pct` percent of its records failed
+  (retry runs carry only failures by nature: their records are alerted by the first condition);
+* a DAG run failed (SyncAlertNotifier, the DAGs' on_failure_callback).
+
+Dry runs alert nothing: they write nothing and record no failure.
 """
 
 from __future__ import annotations
@@ -31,18 +40,24 @@ class Alert:
 
 def run_alerts(summary: Mapping[str, Any], thresholds: AlertThresholds, *, hour_requests: int = 0,
                hour_rate_limited: int = 0, repeated_failures: Sequence[Mapping[str, Any]] = ()) -> list[Alert]:
-    """Alerts for one finished run; `repeated_failures` are sync_log rows at or past the threshold."""
+    """Alerts for one finished run; `repeated_failures` are sync_log rows that crossed a threshold."""
+    from sf_notion_sync.sync.context import KIND_RECORDS  # here: DAG files load this module at parse time
+
     obj, run_id = summary.get("object", "?"), summary.get("run_id", "?")
     alerts: list[Alert] = []
+    if summary.get("dry_run"):
+        return alerts
     total = int(summary.get("total") or 0)
     failed = int(summary.get("failed") or 0)
-    if total and failed * 100.0 / total > thresholds.run_failure_pct:
+    whole_run = summary.get("kind") != KIND_RECORDS
+    if whole_run and total and failed * 100.0 / total > thresholds.run_failure_pct:
         alerts.append(Alert(
             "run_failures", f"[sf-notion-sync] {obj}: {failed} of {total} records failed in run {run_id}",
             (f"{failed * 100.0 / total:.2f}% failed (threshold {thresholds.run_failure_pct}%).",
              "Failed records are in sync_log and are retried by sf_notion_retry."),
             {"object": obj, "run_id": run_id, "failed": failed, "total": total}))
-    if hour_requests and hour_rate_limited / hour_requests > thresholds.rate_limited_share:
+    limited_run = int(summary.get("rate_limited_429s") or 0) > 0
+    if limited_run and hour_requests and hour_rate_limited / hour_requests > thresholds.rate_limited_share:
         share = hour_rate_limited / hour_requests
         alerts.append(Alert(
             "rate_limited", f"[sf-notion-sync] Notion answered 429/529 to {share:.1%} of requests in the last hour",
@@ -68,17 +83,29 @@ def dag_failure_alert(dag_id: str, run_id: str, task_ids: Sequence[str], reason:
                  {"dag_id": dag_id, "run_id": run_id, "tasks": list(task_ids)})
 
 
-def alerts_after_run(store: Any, obj: Any, summary: Mapping[str, Any], run_started_at: datetime) -> list[Alert]:
-    """Gather what `run_alerts` needs from the state store: last hour's Notion usage and the records
-    of this object that crossed the failure threshold during this run (so each is alerted once)."""
+def crossed(entry: Any, record_failures: int, max_attempts: int) -> bool:
+    """True when this failure made the sync_log row alert-worthy: its attempts reached the alert
+    threshold or the retry limit (Dead), or it is a fatal rejection (Dead at its first attempt, and
+    again at the first attempt of each changed input)."""
+    from sf_notion_sync.state.models import STATUS_DEAD
+
+    if entry.status == STATUS_DEAD and (entry.fatal or entry.attempts == max_attempts):
+        return True
+    return entry.attempts == record_failures
+
+
+def alerts_after_run(store: Any, obj: Any, summary: Mapping[str, Any], run_started_at: datetime, *,
+                     max_attempts: int, now: datetime | None = None) -> list[Alert]:
+    """Gather what `run_alerts` needs from the state store: the recent hours' Notion usage and the
+    records of this object whose failure in this run crossed a threshold (so each is alerted once)."""
     thresholds = obj.alerts.thresholds
-    now = datetime.now(UTC)
-    hour = [row for row in store.usage_rollup(now - timedelta(hours=1), by=("api",), api="notion")]
+    now = now or datetime.now(UTC)
+    hour = store.usage_rollup(now - timedelta(hours=1), by=("api",), api="notion")
     repeated = [
         {"sf_id": e.sf_id, "status": e.status, "attempts": e.attempts, "error_code": e.error_code,
          "error_message": e.error_message}
         for e in store.open_failures(obj.name).values()
-        if e.updated_at >= run_started_at and (e.status == "Dead" or e.attempts >= thresholds.record_failures)
+        if e.updated_at >= run_started_at and crossed(e, thresholds.record_failures, max_attempts)
     ]
     return run_alerts(summary, thresholds, hour_requests=sum(r.requests for r in hour),
                       hour_rate_limited=sum(r.rate_limited for r in hour), repeated_failures=repeated)

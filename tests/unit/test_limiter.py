@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from sf_notion_sync.notion.limiter import (
+    LANE_FAST,
     AdaptivePolicy,
     BudgetState,
     MemoryBackend,
@@ -101,6 +102,45 @@ def test_status_tokens(unique_key):
     assert lim.status(now=T0 + 0.25).available_tokens == pytest.approx(1.5)
 
 
+def lanes_limiter(make, key) -> NotionRateLimiter:
+    """10 req/s, burst 2, half reserved: bulk and fast buckets of 5 req/s and burst 1 each."""
+    return NotionRateLimiter(make(), key, rate=10.0, burst=2, policy=POLICY, reserved_share=0.5)
+
+
+def _lanes_contract(make, key):
+    """Bulk saturating its share does not delay the fast lane; idle bulk capacity serves the fast lane."""
+    bulk, fast = lanes_limiter(make, key), lanes_limiter(make, key)
+    assert [bulk.reserve(now=T0) for _ in range(10)] == pytest.approx([i * 0.2 for i in range(10)])
+    assert [fast.reserve(now=T0, lane=LANE_FAST) for _ in range(3)] == pytest.approx([0.0, 0.2, 0.4])
+    assert bulk.reserve(now=T0) == pytest.approx(2.0)  # the fast lane took nothing from bulk's share
+    idle = T0 + 100  # bulk idle: the fast lane gets the whole rate (its bucket and bulk's)
+    assert sorted(fast.reserve(now=idle, lane=LANE_FAST) for _ in range(6)) == pytest.approx([0, 0, 0.2, 0.2, 0.4, 0.4])
+    fast.pause(5, now=idle + 1)  # one pause per token, for both lanes
+    assert fast.reserve(now=idle + 2, lane=LANE_FAST) == pytest.approx(4.0)
+    assert bulk.reserve(now=idle + 2) >= 4.0
+
+
+def test_lanes_arithmetic(unique_key):
+    _lanes_contract(MemoryBackend, unique_key)
+
+
+def test_lanes_together_stay_within_the_budget(unique_key):
+    """Any mix of bulk and fast callers: at most rate x window + burst sends in any window."""
+    lim = lanes_limiter(MemoryBackend, unique_key)
+    sends = sorted(T0 + i * 0.01 + lim.reserve(now=T0 + i * 0.01, lane=LANE_FAST if i % 3 else "bulk")
+                   for i in range(300))
+    for i, start in enumerate(sends):
+        in_window = sum(1 for t in sends[i:] if t < start + 1.0 - 1e-9)
+        assert in_window <= 10 + 2
+
+
+def test_lane_and_share_are_checked():
+    with pytest.raises(ValueError, match="reserved_share"):
+        NotionRateLimiter(MemoryBackend(), "k", reserved_share=1.0)
+    with pytest.raises(ValueError, match="lane"):
+        NotionRateLimiter(MemoryBackend(), "k").reserve(lane="express")
+
+
 def test_local_fallback_divides_budget_by_pool_slots():
     lim = build_limiter("secret_local", rate=3.0, burst=6, backend="local", pool_slots=3)
     assert (lim.rate, lim.burst) == (1.0, 2)
@@ -166,6 +206,7 @@ def _concurrent_reservations(make, key, threads=8, each=25):
 def test_sql_backend_sqlite(sqlite_engine, unique_key):
     _backend_contract(lambda: SqlBackend(sqlite_engine), unique_key)
     _concurrent_reservations(lambda: SqlBackend(sqlite_engine), unique_key + "-c")
+    _lanes_contract(lambda: SqlBackend(sqlite_engine), unique_key + "-l")
 
 
 def test_sql_row_holds_fingerprint_not_token(sqlite_engine):
@@ -183,6 +224,7 @@ def test_sql_backend_postgres(postgres_url, unique_key):
     try:
         _backend_contract(lambda: SqlBackend(engine), unique_key)
         _concurrent_reservations(lambda: SqlBackend(engine), unique_key + "-c")
+        _lanes_contract(lambda: SqlBackend(engine), unique_key + "-l")
     finally:
         engine.dispose()
 
@@ -195,7 +237,9 @@ def test_redis_backend(redis_url, unique_key):
     try:
         _backend_contract(lambda: RedisBackend(client, prefix=unique_key + ":"), "k")
         _concurrent_reservations(lambda: RedisBackend(client, prefix=unique_key + ":"), "c")
+        _lanes_contract(lambda: RedisBackend(client, prefix=unique_key + ":"), "l")
         assert 0 < client.ttl(unique_key + ":k") <= RedisBackend.TTL_S
+        assert 0 < client.ttl(unique_key + ":l|fast") <= RedisBackend.TTL_S
     finally:
-        client.delete(unique_key + ":k", unique_key + ":c")
+        client.delete(unique_key + ":k", unique_key + ":c", unique_key + ":l", unique_key + ":l|fast")
         client.close()

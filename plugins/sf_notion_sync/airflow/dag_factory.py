@@ -6,13 +6,15 @@ runs, calls one engine function, and passes batch descriptors and counts (never 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
+from sf_notion_sync.airflow.notifiers import SyncAlertNotifier
 from sf_notion_sync.airflow.operators import NOTION_POOL, NotionSyncOperator
-from sf_notion_sync.config import ObjectConfig, SyncConfig, load_config
+from sf_notion_sync.config import AlertSettings, ObjectConfig, SyncConfig, load_config
 
 OWNER = "data-engineering"
 RETRY_DAG_ID = "sf_notion_retry"
@@ -107,7 +109,8 @@ def finish(object_name: str) -> dict[str, Any]:
     with _sync_context(object_name) as ctx:
         summary = finish_run(ctx)
         run = ctx.store.get_run(ctx.run_id)
-        alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at)
+        alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at,
+                                  max_attempts=ctx.config.defaults.retry.max_attempts)
     if alerts:
         summary["alerts"] = {"kinds": [a.kind for a in alerts], "sent": deliver(alerts, ctx.obj.alerts)}
     for key, value in summary.items():
@@ -146,6 +149,7 @@ def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args=_default_args(),
+        on_failure_callback=SyncAlertNotifier(obj.alerts),
         params=FULL_SYNC_PARAMS,
         tags=["salesforce", "notion", "full-sync", obj.name],
         doc_md=FULL_SYNC_DOC.format(object=obj.name, pool=NOTION_POOL),
@@ -192,6 +196,7 @@ def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args=_default_args(),
+        on_failure_callback=SyncAlertNotifier(obj.alerts),
         params=INCREMENTAL_PARAMS,
         tags=["salesforce", "notion", "incremental", obj.name],
         doc_md=INCREMENTAL_DOC.format(object=obj.name, pool=NOTION_POOL),
@@ -237,6 +242,24 @@ RETRY_PARAMS = {
 }
 
 
+@task(task_id="purge_usage")
+def purge_usage(retention_days: int) -> dict[str, int]:
+    """Drop API usage buckets past the retention: once per retry run, one DELETE on the key's first column."""
+    from sf_notion_sync.airflow.hooks import SyncStateHook
+
+    state = SyncStateHook()
+    try:
+        return {"purged": state.get_store().purge_api_usage(retention_days), "retention_days": retention_days}
+    finally:
+        state.engine.dispose()
+
+
+def _all_recipients(config: SyncConfig) -> AlertSettings:
+    """The retry DAG serves every object: its failure reaches the recipients of each."""
+    emails = [e for obj in config.enabled_objects() for e in obj.alerts.emails]
+    return replace(config.defaults.alerts, emails=tuple(dict.fromkeys([*config.defaults.alerts.emails, *emails])))
+
+
 def retry_dag(config: SyncConfig) -> DAG:
     from airflow.sdk import TaskGroup
 
@@ -248,10 +271,12 @@ def retry_dag(config: SyncConfig) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args=_default_args(),
+        on_failure_callback=SyncAlertNotifier(_all_recipients(config)),
         params=RETRY_PARAMS,
         tags=["salesforce", "notion", "retry"],
         doc_md=RETRY_DOC.format(pool=NOTION_POOL),
     ) as dag:
+        purge_usage(config.defaults.usage.retention_days)
         for obj in config.objects.values():
             if not obj.enabled:
                 continue
@@ -314,7 +339,9 @@ rate-limited first, then the oldest — and re-reads those records from Salesfor
 copy). Validation failures are retried only once the record's SystemModstamp or the mapping
 changed. Batches run in pool `{pool}` ahead of bulk work (higher priority weight). Each failure
 backs off exponentially with jitter (`defaults.retry` in sync.yaml); after `max_attempts` a record
-is **Dead**: shown in `sync_log` and alerted.
+is **Dead**: shown in `sync_log` and alerted. A validation failure is Dead at once, with its reason.
+`purge_usage` drops API usage buckets older than `defaults.usage.retention_days`. A failed run of
+any sync DAG alerts (email and webhook from `alerts` in sync.yaml).
 
 **Params:** `object` + `record_ids` (retry these now) · `max_records` · `dry_run`.
 """

@@ -12,11 +12,12 @@ and backs the rate off multiplicatively; the rate then recovers additively per q
 * ``MemoryBackend`` -- per process; used with budget / pool slots when nothing is shared.
 
 Lanes: a share of the budget (``reserved_share``) is kept for the fast lane (single records synced
-now). Bulk callers reserve against two GCRA states at once -- the whole budget and a lane row (key
-``<key>|bulk``) at ``(1 - reserved_share)`` of the rate -- and take the later of the two slots;
-fast-lane callers reserve against the whole budget only. So all callers together never exceed the
-rate, bulk alone never exceeds its part, and the rest is always there for the fast lane. The pause
-and the adaptive factor live in the whole-budget row: one pause per token, for both lanes.
+now). The budget is split into two GCRA buckets whose rates add up to the budget: the bulk bucket
+(the key's row, ``1 - reserved_share`` of the rate) and the reserved bucket (row ``<key>|fast``).
+Bulk callers use only the bulk bucket; fast-lane callers take the earlier slot of either, so they
+use idle bulk capacity and never queue behind bulk reservations, while a saturating bulk load
+cannot take the reserved part. Every request takes one slot of one bucket, so all callers together
+stay within the rate. The pause and the adaptive factor live in the key's row: one pause per token.
 
 Why not pyrate-limiter (4.x, well kept)? It counts requests in sliding windows (a row or list item
 per permit, so SQL writes grow with the rate), and it has no shared pause, no adaptive rate and no
@@ -53,7 +54,7 @@ REASON_CONNECTION = "connection"
 REASON_WORKSPACE = "workspace"
 LANE_BULK, LANE_FAST = "bulk", "fast"
 LANES = (LANE_BULK, LANE_FAST)
-BULK_LANE_SUFFIX = "|bulk"
+FAST_LANE_SUFFIX = "|fast"
 
 
 def token_fingerprint(token: str) -> str:
@@ -101,6 +102,8 @@ class LimiterStatus:
     last_429_at: float | None
     last_429_reason: str | None
     now: float = field(repr=False)
+    reserved_share: float = 0.0
+    """Of the rate, kept for the fast lane; ``available_tokens`` is what bulk callers may use."""
 
     @property
     def paused(self) -> bool:
@@ -120,32 +123,37 @@ def gcra_reserve(
 ) -> tuple[BudgetState | None, float]:
     """Take one slot: returns the new state and the wait before sending. If the wait exceeds
     ``max_wait`` nothing is taken (new state None): a deferring caller will come back later."""
-    states, wait = gcra_reserve_lanes([state], now, rate, burst, policy, max_wait)
+    states, wait = gcra_reserve_lanes([state], now, [(rate, burst)], policy, max_wait)
     return (states[0] if states else None), wait
 
 
-def lane_burst(burst: int, share: float) -> int:
-    return max(1, math.floor(burst * share))
+def lane_budgets(rate: float, burst: int, reserved_share: float) -> tuple[tuple[float, int], tuple[float, int]]:
+    """(rate, burst) of the bulk bucket and of the reserved bucket. Rates add up to ``rate``; each
+    bucket keeps a burst of at least one, so with ``burst`` 1 both lanes may send at one instant."""
+    bulk_burst = max(1, math.floor(burst * (1.0 - reserved_share)))
+    return (rate * (1.0 - reserved_share), bulk_burst), (rate * reserved_share, max(1, burst - bulk_burst))
 
 
 def gcra_reserve_lanes(
-    states: list[BudgetState], now: float, rate: float, burst: int, policy: AdaptivePolicy,
-    max_wait: float | None, lane_share: float | None = None,
+    states: list[BudgetState], now: float, buckets: list[tuple[float, int]], policy: AdaptivePolicy,
+    max_wait: float | None,
 ) -> tuple[list[BudgetState] | None, float]:
-    """``states[0]`` is the whole budget (it holds the pause and the adaptive factor); with
-    ``lane_share``, ``states[1]`` is the bulk lane, limited to that share of the rate and burst.
-    The slot is the later of the two GCRA answers, and both states take it (or neither does)."""
-    total = states[0]
-    interval = 1.0 / (rate * policy.factor(total, now))
-    start = max(now, total.paused_until)
-    lanes = [(total, interval, burst)]
-    if lane_share is not None:
-        lanes.append((states[1], interval / lane_share, lane_burst(burst, lane_share)))
-    send = max(max(start, max(s.tat, start) - iv * (b - 1)) for s, iv, b in lanes)
+    """Take the earliest slot among the buckets ``(rate, burst)`` whose states are given (the first
+    one holds the pause and the adaptive factor; ties go to it). Returns the new states and the wait;
+    beyond ``max_wait`` nothing is taken."""
+    factor = policy.factor(states[0], now)
+    start = max(now, states[0].paused_until)
+    slots = []
+    for index, (state, (rate, burst)) in enumerate(zip(states, buckets, strict=True)):
+        interval = 1.0 / (rate * factor)
+        slots.append((max(start, max(state.tat, start) - interval * (burst - 1)), index, interval))
+    send, used, interval = min(slots)
     wait = send - now
     if max_wait is not None and wait > max_wait:
         return None, wait
-    return [replace(s, tat=max(s.tat, send) + iv, updated_at=now) for s, iv, _ in lanes], wait
+    new = list(states)
+    new[used] = replace(states[used], tat=max(states[used].tat, send) + interval, updated_at=now)
+    return new, wait
 
 
 def gcra_pause(
@@ -189,9 +197,10 @@ class LimiterBackend(ABC):
     @abstractmethod
     def reserve(
         self, key: str, now: float, rate: float, burst: int, policy: AdaptivePolicy, max_wait: float | None,
-        lane_share: float | None = None,
+        fast: tuple[float, int] | None = None,
     ) -> float:
-        """With ``lane_share`` the caller is bulk: also bound by that share (lane row ``key|bulk``)."""
+        """``rate``/``burst`` are the key's bucket; ``fast`` the reserved bucket's (row ``key|fast``)
+        for a fast-lane caller, which takes the earlier slot of the two."""
 
     @abstractmethod
     def pause(
@@ -211,9 +220,12 @@ class _TransactBackend(LimiterBackend):
     ) -> T:
         """Run ``fn`` on the states of ``keys`` atomically; store what it returns unless None."""
 
-    def reserve(self, key, now, rate, burst, policy, max_wait, lane_share=None):
-        keys = [key] if lane_share is None else [key, key + BULK_LANE_SUFFIX]
-        return self.transact(keys, lambda s: gcra_reserve_lanes(s, now, rate, burst, policy, max_wait, lane_share))
+    def reserve(self, key, now, rate, burst, policy, max_wait, fast=None):
+        keys, buckets = [key], [(rate, burst)]
+        if fast is not None:
+            keys.append(key + FAST_LANE_SUFFIX)
+            buckets.append(fast)
+        return self.transact(keys, lambda s: gcra_reserve_lanes(s, now, buckets, policy, max_wait))
 
     def pause(self, key, now, retry_after, reason, rate, burst, policy):
         def fn(states: list[BudgetState]) -> tuple[list[BudgetState], BudgetState]:
@@ -330,26 +342,22 @@ _LUA_RESERVE = (
     + """
 local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local step, period, max_wait, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local share = tonumber(ARGV[8])
-local interval = 1 / (rate * factor_at(h, now, step, period))
+local fast_rate, fast_burst = tonumber(ARGV[8]), tonumber(ARGV[9])
+local f = factor_at(h, now, step, period)
 local start = math.max(now, paused)
 local function earliest(t, iv, b) return math.max(start, math.max(t, start) - iv * (b - 1)) end
-local send = earliest(tat, interval, burst)
-local lane_tat, lane_iv = 0, 0
-if share > 0 then
-  lane_tat = tonumber(redis.call('HGET', KEYS[2], 'tat')) or 0
-  lane_iv = interval / share
-  send = math.max(send, earliest(lane_tat, lane_iv, math.max(1, math.floor(burst * share))))
+local interval = 1 / (rate * f)
+local send, key, ktat = earliest(tat, interval, burst), KEYS[1], tat
+if fast_rate > 0 then
+  local ftat = tonumber(redis.call('HGET', KEYS[2], 'tat')) or 0
+  local fiv = 1 / (fast_rate * f)
+  local fsend = earliest(ftat, fiv, fast_burst)
+  if fsend < send then send, key, ktat, interval = fsend, KEYS[2], ftat, fiv end
 end
 local wait = send - now
 if max_wait >= 0 and wait > max_wait then return string.format('%.6f', wait) end
-local stamp = string.format('%.6f', now)
-redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', math.max(tat, send) + interval), 'updated_at', stamp)
-redis.call('EXPIRE', KEYS[1], ttl)
-if share > 0 then
-  redis.call('HSET', KEYS[2], 'tat', string.format('%.6f', math.max(lane_tat, send) + lane_iv), 'updated_at', stamp)
-  redis.call('EXPIRE', KEYS[2], ttl)
-end
+redis.call('HSET', key, 'tat', string.format('%.6f', math.max(ktat, send) + interval), 'updated_at', string.format('%.6f', now))
+redis.call('EXPIRE', key, ttl)
 return string.format('%.6f', wait)
 """
 )
@@ -402,10 +410,10 @@ class RedisBackend(LimiterBackend):
             updated_at=float(raw.get("updated_at", 0)),
         )
 
-    def reserve(self, key, now, rate, burst, policy, max_wait, lane_share=None):
+    def reserve(self, key, now, rate, burst, policy, max_wait, fast=None):
         args = [now, rate, burst, policy.recovery_step, policy.recovery_period_s, -1 if max_wait is None else max_wait,
-                self.TTL_S, -1 if lane_share is None else lane_share]
-        keys = [self.prefix + key] + ([] if lane_share is None else [self.prefix + key + BULK_LANE_SUFFIX])
+                self.TTL_S, *(fast or (-1, -1))]
+        keys = [self.prefix + key] + ([] if fast is None else [self.prefix + key + FAST_LANE_SUFFIX])
         return float(self._reserve(keys=keys, args=[repr(float(a)) for a in args]))
 
     def pause(self, key, now, retry_after, reason, rate, burst, policy):
@@ -452,6 +460,7 @@ class NotionRateLimiter:
         self.key = key
         self.rate = float(rate)
         self.burst = int(burst)
+        self._bulk, self._fast = lane_budgets(self.rate, self.burst, self.reserved_share)
         self.policy = policy or AdaptivePolicy()
         self.clock = clock
 
@@ -465,14 +474,15 @@ class NotionRateLimiter:
         if lane not in LANES:
             raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
         now = self.clock() if now is None else now
-        share = 1.0 - self.reserved_share if lane == LANE_BULK and self.reserved_share > 0 else None
-        return max(0.0, self.backend.reserve(self.key, now, self.rate, self.burst, self.policy, max_wait, share))
+        fast = self._fast if lane == LANE_FAST and self.reserved_share > 0 else None
+        rate, burst = self._bulk
+        return max(0.0, self.backend.reserve(self.key, now, rate, burst, self.policy, max_wait, fast))
 
     def pause(self, retry_after: float, reason: str | None = None, now: float | None = None) -> float:
         """Pause everyone on this token for ``retry_after`` seconds; returns paused_until (epoch)."""
         now = self.clock() if now is None else now
         state = self.backend.pause(
-            self.key, now, retry_after, reason or REASON_CONNECTION, self.rate, self.burst, self.policy
+            self.key, now, retry_after, reason or REASON_CONNECTION, *self._bulk, self.policy
         )
         return state.paused_until
 
@@ -486,10 +496,11 @@ class NotionRateLimiter:
             rate=self.rate,
             effective_rate=self.rate * factor,
             burst=self.burst,
-            available_tokens=gcra_available(state, now, self.rate, self.burst, self.policy),
+            available_tokens=gcra_available(state, now, *self._bulk, self.policy),
             paused_until=state.paused_until,
             last_429_at=state.last_429_at,
             last_429_reason=state.last_429_reason,
+            reserved_share=self.reserved_share,
             now=now,
         )
 
