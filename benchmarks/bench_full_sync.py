@@ -23,11 +23,19 @@ import httpx
 
 
 def run_once(box, config, store_url: str, run_id: str, workers: int, token: str) -> dict:
+    from simple_salesforce import Salesforce
+
     from sf_notion_sync.notion.client import ThrottledNotionClient
     from sf_notion_sync.notion.limiter import build_limiter
     from sf_notion_sync.state.store import StateStore
-    from sf_notion_sync.sync import SyncContext, extract_to_staging, finish_run, plan_batches, preflight, sync_batch
-    from simple_salesforce import Salesforce
+    from sf_notion_sync.sync import (
+        SyncContext,
+        extract_to_staging,
+        finish_run,
+        plan_batches,
+        preflight,
+        sync_batch,
+    )
 
     store = StateStore.from_url(store_url)
 

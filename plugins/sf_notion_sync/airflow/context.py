@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sf_notion_sync.notion.constants import DEFER_THRESHOLD_S
+from sf_notion_sync.notion.limiter import LANE_BULK
 
 
 @contextmanager
@@ -20,9 +21,11 @@ def open_sync_context(
     salesforce_conn_id: str = "salesforce_default",
     sync_state_conn_id: str = "sync_state_db",
     defer_threshold: float = DEFER_THRESHOLD_S,
+    lane: str = LANE_BULK,
     migrate: bool = False,
 ) -> Iterator[Any]:
-    """Connections open lazily: a task that never talks to Salesforce never logs in to it."""
+    """Connections open lazily: a task that never talks to Salesforce never logs in to it.
+    ``lane`` is the Notion budget lane (``fast`` for the fast lane's single-record syncs)."""
     from sf_notion_sync.airflow.hooks import NotionHook, SyncStateHook, salesforce_client
     from sf_notion_sync.config import load_config
     from sf_notion_sync.sync.context import SyncContext
@@ -36,7 +39,7 @@ def open_sync_context(
 
     def notion() -> Any:
         client = NotionHook(notion_conn_id, sync_state_conn_id, dag_id=dag_id).get_conn(
-            allow_defer=True, defer_threshold_s=defer_threshold)
+            allow_defer=True, defer_threshold_s=defer_threshold, lane=lane)
         opened.append(client)
         return client
 

@@ -29,10 +29,12 @@ class NotionSettings:
     burst: int
     limiter_backend: str
     redis_conn_id: str | None
+    fast_lane_share: float = constants.FAST_LANE_SHARE
 
     def __repr__(self) -> str:
         return (f"NotionSettings(base_url={self.base_url!r}, notion_version={self.notion_version!r}, "
-                f"rate={self.rate:g}, burst={self.burst}, limiter_backend={self.limiter_backend!r})")
+                f"rate={self.rate:g}, burst={self.burst}, limiter_backend={self.limiter_backend!r}, "
+                f"fast_lane_share={self.fast_lane_share:g})")
 
 
 def settings_from_connection(conn: Any) -> NotionSettings:
@@ -57,6 +59,14 @@ def settings_from_connection(conn: Any) -> NotionSettings:
     backend = str(extras.get("limiter_backend") or "sql")
     if backend not in LIMITER_BACKENDS:
         raise ValueError(f"connection {conn_id!r}: extra 'limiter_backend' must be one of {LIMITER_BACKENDS}, got {backend!r}")
+    share = extras.get("fast_lane_share")
+    try:
+        share = constants.FAST_LANE_SHARE if share in (None, "") else float(share)
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"connection {conn_id!r}: extra 'fast_lane_share' must be >= 0 and < 1, "
+                         f"got {extras.get('fast_lane_share')!r}")
     host = (conn.host or "").strip()
     if host and "://" not in host:
         host = f"https://{host}"
@@ -70,6 +80,7 @@ def settings_from_connection(conn: Any) -> NotionSettings:
         burst=number("budget_burst", constants.DEFAULT_BURST, int),
         limiter_backend=backend,
         redis_conn_id=extras.get("redis_conn_id") or None,
+        fast_lane_share=share,
     )
 
 
@@ -139,7 +150,8 @@ class NotionHook(BaseHook):
         from sf_notion_sync.notion.limiter import build_limiter
 
         settings = self.settings
-        kwargs: dict[str, Any] = {"rate": settings.rate, "burst": settings.burst, "backend": settings.limiter_backend}
+        kwargs: dict[str, Any] = {"rate": settings.rate, "burst": settings.burst, "backend": settings.limiter_backend,
+                                  "reserved_share": settings.fast_lane_share}
         if settings.limiter_backend == "sql":
             kwargs["engine"] = SyncStateHook(self.sync_state_conn_id).engine
         elif settings.limiter_backend == "redis":

@@ -15,12 +15,13 @@ from airflow.sdk import BaseOperator
 from sf_notion_sync.airflow.triggers import NotionBudgetTrigger
 from sf_notion_sync.config import NOTION_POOL
 from sf_notion_sync.notion.constants import DEFER_THRESHOLD_S
+from sf_notion_sync.notion.limiter import LANE_BULK
 
 
 class NotionSyncOperator(BaseOperator):
     """Sync the staged records of one batch descriptor `{run_id, object_name, batch_index, first_seq, last_seq}`."""
 
-    template_fields = ("batch", "dry_run")
+    template_fields = ("batch", "dry_run", "object_name")
     ui_color = "#f5f0e6"
 
     def __init__(
@@ -33,6 +34,7 @@ class NotionSyncOperator(BaseOperator):
         salesforce_conn_id: str = "salesforce_default",
         sync_state_conn_id: str = "sync_state_db",
         defer_threshold: float = DEFER_THRESHOLD_S,
+        lane: str = LANE_BULK,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("pool", NOTION_POOL)
@@ -44,6 +46,7 @@ class NotionSyncOperator(BaseOperator):
         self.salesforce_conn_id = salesforce_conn_id
         self.sync_state_conn_id = sync_state_conn_id
         self.defer_threshold = defer_threshold
+        self.lane = lane
 
     def execute(self, context: Any, cursor: int | None = None, deferrals: int = 0) -> dict[str, Any]:
         from sf_notion_sync.airflow.context import open_sync_context
@@ -52,7 +55,7 @@ class NotionSyncOperator(BaseOperator):
         with open_sync_context(
             self.object_name, run_id=self.batch["run_id"], dag_id=self.dag_id, dry_run=_truthy(self.dry_run),
             notion_conn_id=self.notion_conn_id, salesforce_conn_id=self.salesforce_conn_id,
-            sync_state_conn_id=self.sync_state_conn_id, defer_threshold=self.defer_threshold,
+            sync_state_conn_id=self.sync_state_conn_id, defer_threshold=self.defer_threshold, lane=self.lane,
         ) as ctx:
             outcome = sync_batch(ctx, self.batch, cursor=cursor, allow_defer=True)
         if outcome.done:

@@ -29,7 +29,14 @@ from notion_client.errors import NotionClientErrorBase
 
 from . import constants as C
 from .errors import DeferRequested, ErrorKind, NotionApiError, from_exception
-from .limiter import REASON_CONNECTION, REASON_WORKSPACE, MemoryBackend, NotionRateLimiter, token_fingerprint
+from .limiter import (
+    LANE_BULK,
+    REASON_CONNECTION,
+    REASON_WORKSPACE,
+    MemoryBackend,
+    NotionRateLimiter,
+    token_fingerprint,
+)
 from .usage import UsageRecorder, template_endpoint
 
 TEXT_ID_TYPES = ("rich_text", "title")
@@ -84,7 +91,8 @@ class ThrottledNotionClient:
 
     ``limiter`` defaults to a per-process one at the documented budget; pass a shared one (SQL or
     Redis, see limiter.build_limiter) when several processes use the token. ``allow_defer`` makes a
-    wait longer than ``defer_threshold_s`` raise DeferRequested instead of sleeping.
+    wait longer than ``defer_threshold_s`` raise DeferRequested instead of sleeping. ``lane`` is the
+    limiter lane its requests take (``fast`` only for the fast lane's single-record syncs).
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class ThrottledNotionClient:
         usage: UsageRecorder | None = None,
         allow_defer: bool = False,
         defer_threshold_s: float = C.DEFER_THRESHOLD_S,
+        lane: str = LANE_BULK,
         max_attempts: int = C.MAX_ATTEMPTS,
         max_rate_limited: int = 20,
         max_elapsed_s: float = C.RETRY_MAX_ELAPSED_S,
@@ -119,6 +128,7 @@ class ThrottledNotionClient:
         self.usage = usage
         self.allow_defer = allow_defer
         self.defer_threshold_s = defer_threshold_s
+        self.lane = lane
         self.max_attempts = max_attempts
         self.max_rate_limited = max_rate_limited
         self.max_elapsed_s = max_elapsed_s
@@ -237,7 +247,7 @@ class ThrottledNotionClient:
         allow_defer: bool | None,
     ) -> dict[str, Any]:
         defer = self.allow_defer if allow_defer is None else allow_defer
-        wait = self.limiter.reserve(max_wait=self.defer_threshold_s if defer else None)
+        wait = self.limiter.reserve(max_wait=self.defer_threshold_s if defer else None, lane=self.lane)
         if defer and wait > self.defer_threshold_s:
             raise DeferRequested(wait, self._clock() + wait)
         if wait > 0:

@@ -12,6 +12,9 @@ DEFAULT_RATE = 3.0
 DEFAULT_BURST = 3
 DEFER_THRESHOLD_S = 10.0
 """Waits longer than this defer the Airflow task instead of sleeping in a worker slot."""
+FAST_LANE_SHARE = 0.2
+"""Share of the budget kept for the fast lane (single records synced now): bulk work never takes it.
+At 3 req/s that is 0.6 req/s, a one-record sync (a lookup and a write) within a few seconds."""
 
 # Adaptive rate after a 429/529: multiply by BACKOFF_FACTOR (never below RATE_FLOOR), then add
 # RECOVERY_STEP back for each RECOVERY_PERIOD_S without another 429.
