@@ -150,10 +150,11 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """``indirect`` parametrization sets the number of Accounts (default ACCOUNTS)."""
     clear_describe_cache()
     notion = NotionEmulator(tmp_path / "notion", tokens=[TOKEN], rate=0, latency_median_ms=0)
-    sf = SalesforceEmulator(tmp_path / "sf", accounts=ACCOUNTS, contacts=CONTACTS)
+    sf = SalesforceEmulator(tmp_path / "sf", accounts=getattr(request, "param", ACCOUNTS), contacts=CONTACTS)
     ids = notion.create_database("Accounts", ACCOUNT_DB)
     contact_ids = notion.create_database("Contacts", CONTACT_DB)
     (tmp_path / "sync.yaml").write_text(CONFIG % {**ids, "contact_database_id": contact_ids["database_id"]})
@@ -174,13 +175,13 @@ def make_store(url: str) -> StateStore:
 
 def run_sync(
     box: Sandbox, store: StateStore, run_id: str, *, mode: str = "full", do_reconcile: bool = False,
-    record_ids: list[str] | None = None, **ctx_kwargs: Any,
+    record_ids: list[str] | None = None, limit: int | None = None, batch_size: int | None = None, **ctx_kwargs: Any,
 ) -> dict:
     """One run as the DAG would do it: every task with its own context, only JSON between them."""
     checked = preflight(box.context(run_id, store, **ctx_kwargs))
     ctx = box.context(run_id, store, data_source_id=checked["data_source_id"], **ctx_kwargs)
-    extracted = extract_to_staging(ctx, mode=mode, record_ids=record_ids)
-    for batch in plan_batches(ctx):
+    extracted = extract_to_staging(ctx, mode=mode, record_ids=record_ids, limit=limit)
+    for batch in plan_batches(ctx, batch_size=batch_size):
         json.dumps(batch)  # what crosses task boundaries is JSON
         outcome = sync_batch(ctx, batch)
         for _ in range(MAX_RESUMES):
@@ -355,6 +356,50 @@ def test_incremental_with_deletes_and_window_fallback(sandbox: Sandbox) -> None:
     assert sandbox.writes_since(at) == Counter(patch=15)
     watermark = store.get_watermark("Account")
     assert watermark.ids_at_value == frozenset(mutated["updated"])
+    assert_mirrors_salesforce(sandbox)
+
+
+TIED = 500
+
+
+@pytest.mark.parametrize("sandbox", [TIED + 40], indirect=True)
+def test_tie_of_500_across_batch_and_run_boundaries(sandbox: Sandbox) -> None:
+    """500 records share one SystemModstamp; runs of 200 (the chain's share) in batches of 150 cut the
+    tie at batch and run boundaries: every record is written once, none is lost or re-sent."""
+    store = make_store(sandbox.state_url)
+    run_sync(sandbox, store, "full", batch_size=TIED + 40)
+    run_sync(sandbox, store, "inc-0", mode="incremental")  # sets the watermark
+    mutated = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate",
+                              {"object": "Account", "update": TIED, "same_timestamp": True})
+    assert len(mutated["updated"]) == TIED
+    at, runs = time.time(), []
+    for n in range(5):  # bounded: the chain needs 3 runs
+        runs.append(run_sync(sandbox, store, f"inc-{n + 1}", mode="incremental", limit=200, batch_size=150))
+        watermark = store.get_watermark("Account")
+        assert watermark.ids_at_value <= frozenset(mutated["updated"])
+        assert len(watermark.ids_at_value) == sum(r["updated"] for r in runs), "tie ids kept across runs"
+        if runs[-1]["extracted"]["staged"] < 200:
+            break
+    assert [r["updated"] for r in runs] == [200, 200, 100]
+    assert [r["batches"] for r in runs] == [2, 2, 1]
+    assert sandbox.writes_since(at) == Counter(patch=TIED)
+    assert watermark.ids_at_value == frozenset(mutated["updated"])
+    assert_mirrors_salesforce(sandbox)
+
+
+def test_incremental_undelete_restores_the_page(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    run_sync(sandbox, store, "full")
+    run_sync(sandbox, store, "inc-0", mode="incremental")
+    deleted = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {"object": "Account", "delete": 4})["deleted"]
+    _next_second(time.time())
+    assert run_sync(sandbox, store, "inc-1", mode="incremental")["trashed"] == 4
+    back = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {"object": "Account", "undelete": 4})
+    assert sorted(back["undeleted"]) == sorted(deleted)
+    restored = run_sync(sandbox, store, "inc-2", mode="incremental")
+    assert (restored["updated"], restored["created"], restored["trashed"]) == (4, 0, 0)
+    live = {_text(p["properties"]["Salesforce Id"]) for p in sandbox.pages()}
+    assert set(deleted) <= live
     assert_mirrors_salesforce(sandbox)
 
 

@@ -424,6 +424,10 @@ class StateStore:
 
     def record_success(self, object_name: str, sf_ids: Iterable[str], now: datetime | None = None) -> int:
         """Close the open sync_log rows of records that were written after all."""
+        return self._set_open_status(object_name, sf_ids, STATUS_SUCCESS, now)
+
+    def _set_open_status(self, object_name: str, sf_ids: Iterable[str], status: str, now: datetime | None) -> int:
+        """Move the open rows of these records to ``status`` (no further retry), in short transactions."""
         now = now or utcnow()
         count = 0
         for chunk in _chunks(sorted(sf_ids), IN_CHUNK):
@@ -435,7 +439,7 @@ class StateStore:
                         _log.c.sf_id.in_(chunk),
                         _log.c.status != STATUS_SUCCESS,
                     )
-                    .values(status=STATUS_SUCCESS, next_retry_at=None, updated_at=now)
+                    .values(status=status, next_retry_at=None, updated_at=now)
                 ).rowcount
         return count
 
@@ -475,20 +479,7 @@ class StateStore:
         return {r.sf_id: _row(LogEntry, r) for r in rows}
 
     def mark_dead(self, object_name: str, sf_ids: Iterable[str], now: datetime | None = None) -> int:
-        now = now or utcnow()
-        count = 0
-        for chunk in _chunks(sorted(sf_ids), IN_CHUNK):
-            with write_connection(self.engine) as conn:
-                count += conn.execute(
-                    update(_log)
-                    .where(
-                        _log.c.object_name == object_name,
-                        _log.c.sf_id.in_(chunk),
-                        _log.c.status != STATUS_SUCCESS,
-                    )
-                    .values(status=STATUS_DEAD, next_retry_at=None, updated_at=now)
-                ).rowcount
-        return count
+        return self._set_open_status(object_name, sf_ids, STATUS_DEAD, now)
 
     def log_status_counts(self, object_name: str | None = None) -> dict[str, int]:
         query = select(_log.c.status, func.count()).group_by(_log.c.status)

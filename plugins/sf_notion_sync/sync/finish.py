@@ -16,7 +16,7 @@ from typing import Any
 from sf_notion_sync.state.rows import BatchInfo
 
 from .batch import STATUS_DONE
-from .context import KIND_INCREMENTAL, SyncContext
+from .context import KIND_INCREMENTAL, KIND_RECORDS, SyncContext
 from .staging import DELETES_WATERMARK
 from .timeutil import parse_sf_datetime
 
@@ -40,12 +40,14 @@ def finish_run(ctx: SyncContext) -> dict[str, Any]:
     status = RUN_INCOMPLETE if pending else RUN_PARTIAL if run.failed else RUN_SUCCESS
 
     watermark = None
-    if (run.params or {}).get("mode") == KIND_INCREMENTAL and not ctx.dry_run:
+    params = run.params or {}
+    # a run over given record ids (the fast lane) says nothing about what else changed: no watermark
+    if params.get("mode") == KIND_INCREMENTAL and params.get("effective_mode") != KIND_RECORDS and not ctx.dry_run:
         if pending:
             log.warning("run %s: batches %s not done; the watermark stays where it is", ctx.run_id, pending)
         else:
             watermark = _advance_watermark(ctx)
-            _advance_deletes_watermark(ctx, run.params or {})
+            _advance_deletes_watermark(ctx, params)
 
     summary = {
         "run_id": run.run_id,

@@ -5,6 +5,10 @@ Full mode reads every record; incremental mode reads ``SystemModstamp >= waterma
 longer reach back to the watermark, deletes would be missed, so the run says so and falls back to a
 full extraction: reconcile then trashes what is gone. ``record_ids`` (retries, the fast lane)
 re-reads exactly those records, deleted ones included, so a retry never writes a stale copy.
+
+An incremental run's ``limit`` (its share of the budget) counts only records that need work: the
+overlap re-read of records at or before the watermark that Notion already holds is dropped, so a
+chain of limited runs always moves forward, also through a large burst of one SystemModstamp.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sf_notion_sync.salesforce.extract import DELETED_WINDOW, DeletedWindowMissed, deleted_since, extract
+from sf_notion_sync.salesforce.extract import (
+    DELETED_WINDOW,
+    DeletedWindowMissed,
+    ExtractStats,
+    deleted_since,
+    extract,
+)
 from sf_notion_sync.salesforce.soql import quote
 from sf_notion_sync.state.rows import StagedRecord
 
@@ -79,13 +89,21 @@ def extract_to_staging(
     # Ids reported deleted, or asked for: those the extraction does not return are gone from Salesforce
     # (or outside the WHERE filter) and are staged as deleted, so their pages are trashed per policy.
     unseen = set(deleted) | set(ids or ())
-    stats: list[dict[str, Any]] = []
+    stats: list[ExtractStats] = []
 
     def staged_records() -> Iterator[StagedRecord]:
-        for records in _extractions(ctx, since, limit, ids, stats):
+        room = limit
+        for records in _extractions(ctx, since, None if since else limit, ids, stats):
             for chunk in chunked(records, BUILD_CHUNK):
                 unseen.difference_update(record["Id"] for record in chunk)
-                yield from builder.stage(chunk)
+                built = builder.stage(chunk)
+                if since is None:
+                    yield from built
+                    continue
+                built = _drop_synced_overlap(ctx, built, since)[:room]
+                yield from built
+                if room is not None and (room := room - len(built)) <= 0:
+                    return
 
     staged = store.append_staging(ctx.run_id, obj.name, staged_records())
     gone = sorted(unseen)
@@ -95,7 +113,7 @@ def extract_to_staging(
     result.update(
         staged=staged,
         deleted=len(gone),
-        extract=stats,
+        extract=[s.as_dict() for s in stats],
         seconds=round(time.monotonic() - started, 3),
     )
     log.info("staged %d %s records for run %s (%s)", staged, obj.name, ctx.run_id, result["effective_mode"])
@@ -112,23 +130,41 @@ def _deleted_ids(ctx: SyncContext, start: datetime) -> tuple[list[str], str | No
     return sorted({record_id for record_id, _ in answer.records}), answer.latest_date_covered
 
 
+def _drop_synced_overlap(ctx: SyncContext, staged: list[StagedRecord], watermark: datetime) -> list[StagedRecord]:
+    """Without the records at or before the watermark that need no work: Notion holds their content, or
+    an open sync_log entry for this very version is the retry DAG's to handle."""
+    old = {r.sf_id: r for r in staged if r.system_modstamp is not None and r.system_modstamp <= watermark}
+    if not old:
+        return staged
+    entries = ctx.store.get_record_map(ctx.object_name, old)
+    failures = ctx.store.open_failures(ctx.object_name, old)
+
+    def synced(record: StagedRecord) -> bool:
+        entry, failure = entries.get(record.sf_id), failures.get(record.sf_id)
+        held = (entry is not None and not entry.trashed and entry.content_hash == record.content_hash
+                and entry.mapping_version == ctx.mapping_version)
+        return held or (failure is not None and failure.sf_system_modstamp == record.system_modstamp)
+
+    return [r for r in staged if r.sf_id not in old or not synced(r)]
+
+
 def _extractions(
-    ctx: SyncContext, since: Any, limit: int | None, ids: list[str] | None, stats: list[dict[str, Any]]
+    ctx: SyncContext, since: Any, limit: int | None, ids: list[str] | None, stats: list[ExtractStats]
 ) -> Iterator[Iterable[dict[str, Any]]]:
-    """One streamed extraction, or one per slice of ``ids``; each one's stats are appended when done."""
+    """One streamed extraction, or one per slice of ``ids``; each one's stats fill while it streams."""
     obj = ctx.obj
     fields = [f for f in obj.fields if f not in ("Id", "SystemModstamp")]
     common = {"threshold": obj.extraction.bulk_threshold, "config_path": f"objects.{obj.name}"}
     if ids is None:
         extraction = extract(ctx.sf(), obj.name, fields, obj.where, since, overlap=INCREMENTAL_OVERLAP, limit=limit,
                              **common)
+        stats.append(extraction.stats)
         yield extraction
-        stats.append(extraction.stats.as_dict())
         return
     for chunk in chunked(iter(ids), IDS_PER_QUERY):
         where = f"Id IN {quote(chunk)}"
         if obj.where:
             where = f"({obj.where}) AND {where}"
         extraction = extract(ctx.sf(), obj.name, fields, where, include_deleted=True, **common)
+        stats.append(extraction.stats)
         yield extraction
-        stats.append(extraction.stats.as_dict())
