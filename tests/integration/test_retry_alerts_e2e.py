@@ -13,11 +13,13 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +39,14 @@ from sf_notion_sync.sync import (
     sync_batch,
 )
 from sf_notion_sync.sync.retry import select_due
-from tests.integration.test_sync_engine_e2e import ACCOUNTS, Sandbox, _text, make_store, sandbox  # noqa: F401
+from tests.integration.test_sync_engine_e2e import (  # noqa: F401 (sandbox: the fixture)
+    ACCOUNTS,
+    CONFIG,
+    Sandbox,
+    _text,
+    make_store,
+    sandbox,
+)
 
 FAULTS = {"429": 0.06, "529": 0.04, "500": 0.04, "502": 0.03, "503": 0.03, "504": 0.02,
           "hang": 0.03, "drop": 0.02, "lost_create": 0.03}
@@ -111,9 +120,9 @@ def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     thread.join(timeout=5)
 
 
-def _with_alerts(box: Sandbox) -> None:
-    path = box.tmp / "sync.yaml"
+def _with_alerts(path: Path) -> Path:
     path.write_text(path.read_text().replace("defaults:\n", ALERTS, 1))
+    return path
 
 
 def _client_options(usage: UsageRecorder) -> dict[str, Any]:
@@ -150,7 +159,7 @@ def _usage_counts(store: StateStore, since: datetime) -> Counter[tuple[str, int]
 def test_faulty_notion_recovers_by_retry_runs_with_usage_and_alerts(
     sandbox: Sandbox, mailbox: Mailbox, webhook: list[dict[str, Any]],  # noqa: F811 (the imported fixture)
 ) -> None:
-    _with_alerts(sandbox)
+    _with_alerts(sandbox.tmp / "sync.yaml")
     store = make_store(sandbox.state_url)
     started, started_at = time.time(), datetime.now(UTC)
     usage = UsageRecorder(sql_usage_sink(store.engine), dag_id="e2e")
@@ -219,14 +228,15 @@ def test_faulty_notion_recovers_by_retry_runs_with_usage_and_alerts(
 
 
 def test_dag_failure_notifier_sends_email_and_webhook(
-    sandbox: Sandbox, mailbox: Mailbox, webhook: list[dict[str, Any]],  # noqa: F811 (the imported fixture)
+    tmp_path: Path, mailbox: Mailbox, webhook: list[dict[str, Any]]
 ) -> None:
     """The DAGs' on_failure_callback, called with the minimal context Airflow 3 gives a DAG callback."""
     from sf_notion_sync.airflow.dag_factory import RETRY_DAG_ID, build_dags
     from sf_notion_sync.config import load_config
 
-    _with_alerts(sandbox)
-    dags = build_dags(load_config(sandbox.tmp / "sync.yaml"))
+    config = tmp_path / "sync.yaml"
+    config.write_text(CONFIG % {"database_id": uuid.uuid4().hex, "contact_database_id": uuid.uuid4().hex})
+    dags = build_dags(load_config(_with_alerts(config)))
     for dag in dags.values():
         callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
         assert any(isinstance(c, SyncAlertNotifier) for c in callbacks), dag.dag_id

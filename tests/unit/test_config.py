@@ -75,6 +75,18 @@ def test_defaults_fill_what_an_object_leaves_out(tmp_path):
     assert account.schedules.incremental == "*/15 * * * *" and account.extraction.bulk_threshold == 10_000
     assert account.fields == ("Id", "SystemModstamp", "Name", "Website")
     assert config.defaults.retry.max_attempts == 8 and config.defaults.max_map_length == 1024
+    assert config.defaults.usage.retention_days == 90
+    thresholds = account.alerts.thresholds  # the 1% failed-run alert is the default
+    assert (thresholds.record_failures, thresholds.rate_limited_share, thresholds.run_failure_pct) == (3, 0.05, 1.0)
+
+
+def test_usage_retention_and_alerts_are_configurable(tmp_path):
+    text = "defaults:\n  usage: {retention_days: 14}\n  alerts: {thresholds: {run_failure_pct: 2.5}}\n" + MINIMAL
+    config = load_config(write(tmp_path, text), env={})
+    assert config.defaults.usage.retention_days == 14
+    assert config.objects["Account"].alerts.thresholds.run_failure_pct == 2.5
+    (problem,) = problems_of(tmp_path, "defaults:\n  usage: {retention_days: 0}\n" + MINIMAL)
+    assert "defaults.usage.retention_days" in problem
 
 
 def test_config_path_follows_the_env_var(monkeypatch, tmp_path):

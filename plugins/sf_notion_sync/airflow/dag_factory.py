@@ -71,9 +71,7 @@ def extract(object_name: str, mode: str, params: dict | None = None) -> dict[str
         limit = params.get("limit") or None
         if mode == "incremental" and not limit:
             limit = max(1, int(ctx.budget_rps * INCREMENTAL_RUN_BUDGET_SECONDS))
-        result = extract_to_staging(ctx, mode=mode, limit=limit, record_ids=params.get("record_ids") or None)
-    result["limit"] = limit
-    return result
+        return extract_to_staging(ctx, mode=mode, limit=limit, record_ids=params.get("record_ids") or None)
 
 
 @task(task_id="plan")

@@ -26,6 +26,7 @@ from sf_notion_sync.salesforce.extract import (
     deleted_since,
     extract,
 )
+from sf_notion_sync.salesforce.limits import check_budget
 from sf_notion_sync.salesforce.soql import quote
 from sf_notion_sync.state.rows import StagedRecord
 
@@ -60,6 +61,7 @@ def extract_to_staging(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     started = time.monotonic()
     obj, store = ctx.obj, ctx.store
+    check_budget(ctx.sf())  # past 80% of Salesforce's daily API limit: stop here, with the figures
     ids = None if record_ids is None else sorted(set(record_ids))
     kind = KIND_RECORDS if ids is not None else mode
     result: dict[str, Any] = {"run_id": ctx.run_id, "object": obj.name, "mode": mode}
@@ -71,18 +73,21 @@ def extract_to_staging(
         if watermark is not None:
             since = watermark.value
             covered = store.get_watermark(obj.name, DELETES_WATERMARK)
+            # deletes are covered on their own cursor: records untouched for 15 days must not force a fallback
             try:
                 deleted, result["deletes_covered_until"] = _deleted_ids(
-                    ctx, min(covered.value, since) if covered else since - INCREMENTAL_OVERLAP
+                    ctx, covered.value if covered else since - INCREMENTAL_OVERLAP
                 )
             except DeletedWindowMissed as exc:
-                log.warning("%s; falling back to a full extraction and a reconcile", exc)
-                result.update(fallback=str(exc), reconcile=True)
-                since = None
+                log.warning("%s; falling back to a full, unlimited extraction and a reconcile", exc)
+                # reconcile needs every record; once done, it has covered the deletes up to now
+                result.update(fallback=str(exc), reconcile=True, deletes_covered_until=ctx.clock().isoformat())
+                since, limit = None, None
         result["since"] = since.isoformat() if since else None
     result["effective_mode"] = KIND_RECORDS if ids is not None else KIND_INCREMENTAL if since else KIND_FULL
+    result["limit"] = limit
 
-    store.start_run(ctx.run_id, ctx.dag_id, obj.name, kind, params={**result, "limit": limit}, budget_rps=ctx.budget_rps)
+    store.start_run(ctx.run_id, ctx.dag_id, obj.name, kind, params=result, budget_rps=ctx.budget_rps)
     store.clear_staging(ctx.run_id)
 
     builder = RecordBuilder(ctx)
