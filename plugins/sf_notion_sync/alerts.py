@@ -60,7 +60,7 @@ def run_alerts(summary: Mapping[str, Any], thresholds: AlertThresholds, *, hour_
     if limited_run and hour_requests and hour_rate_limited / hour_requests > thresholds.rate_limited_share:
         share = hour_rate_limited / hour_requests
         alerts.append(Alert(
-            "rate_limited", f"[sf-notion-sync] Notion answered 429/529 to {share:.1%} of requests in the last hour",
+            "rate_limited", f"[sf-notion-sync] Notion answered 429/529 to {share:.1%} of requests this hour and the last",
             (f"{hour_rate_limited} of {hour_requests} requests (threshold {thresholds.rate_limited_share:.0%}).",
              "Lower budget_rate on the notion connection or check other integrations on the token."),
             {"requests": hour_requests, "rate_limited": hour_rate_limited, "share": round(share, 4)}))

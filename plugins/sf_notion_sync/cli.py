@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "sf_notion_sync.local.commands",
     "sf_notion_sync.local.demo",
     "sf_notion_sync.airflow.budget",
+    "sf_notion_sync.airflow.fast_lane",
     "sf_notion_sync.airflow.usage_report",
     "sf_notion_sync.airflow.state_commands",
 )

@@ -49,7 +49,7 @@ from tests.integration.test_sync_engine_e2e import (  # noqa: F401 (sandbox: the
 )
 
 FAULTS = {"429": 0.06, "529": 0.04, "500": 0.04, "502": 0.03, "503": 0.03, "504": 0.02,
-          "hang": 0.03, "drop": 0.02, "lost_create": 0.03}
+          "hang": 0.02, "drop": 0.03, "lost_create": 0.03}
 REJECTED = 3  # page creates the emulator refuses with validation_error
 MAX_ROUNDS = 25
 WEBHOOK_TOKEN = "webhook-test-token"
@@ -127,8 +127,8 @@ def _with_alerts(path: Path) -> Path:
 
 def _client_options(usage: UsageRecorder) -> dict[str, Any]:
     """Faults surface as record failures (one attempt for writes, no waiting on Retry-After in the
-    worker), hangs are cut at 0.5 s, and every request is counted into api_usage."""
-    return {"usage": usage, "max_attempts": 2, "max_rate_limited": 1, "read_timeout_s": 0.5,
+    worker), hangs are cut at 1 s, and every request is counted into api_usage."""
+    return {"usage": usage, "max_attempts": 2, "max_rate_limited": 1, "read_timeout_s": 1.0,
             "defer_threshold_s": 1e9, "sleep": lambda _s: None}
 
 
@@ -166,7 +166,7 @@ def test_faulty_notion_recovers_by_retry_runs_with_usage_and_alerts(
     options = _client_options(usage)
     data_source = preflight(sandbox.context("full", store, client=options))["data_source_id"]
 
-    sandbox.notion_config({"faults": FAULTS, "hang_seconds": 1.0})
+    sandbox.notion_config({"faults": FAULTS, "hang_seconds": 1.5})
     sandbox.script({"status": 400, "method": "POST", "path_prefix": "/v1/pages", "count": REJECTED,
                     "message": "body failed validation: emulator refuses this page"})
     full, sent = _run(sandbox.context("full", store, client=options, data_source_id=data_source))

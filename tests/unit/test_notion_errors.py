@@ -90,3 +90,8 @@ def test_token_never_in_error_text():
     exc = httpx.ConnectError("connection refused", request=request)
     err = from_exception(exc, method="GET", endpoint="GET /v1/users/me")
     assert token not in str(err) and token not in repr(err)
+
+
+def test_message_names_the_templated_endpoint_once():
+    error = NotionApiError("refused", status=503, method="POST", endpoint="POST /v1/pages")
+    assert str(error).startswith("Notion POST /v1/pages failed (status 503")

@@ -15,9 +15,14 @@ from airflow.sdk import DAG, Param, get_current_context, task
 from sf_notion_sync.airflow.notifiers import SyncAlertNotifier
 from sf_notion_sync.airflow.operators import NOTION_POOL, NotionSyncOperator
 from sf_notion_sync.config import AlertSettings, ObjectConfig, SyncConfig, load_config
+from sf_notion_sync.notion.limiter import LANE_BULK, LANE_FAST
 
 OWNER = "data-engineering"
 RETRY_DAG_ID = "sf_notion_retry"
+FAST_LANE_DAG_ID = "sf_notion_fast_lane"
+FAST_LANE_PRIORITY = 100
+"""Far above bulk batches (1) and retries (5): the pool hands a free slot to the fast lane first."""
+FAST_LANE_MAX_ACTIVE_RUNS = 8
 INCREMENTAL_RUN_BUDGET_SECONDS = 600
 """One incremental run takes at most this many seconds of the Notion budget (2/3 of a 15-minute
 schedule), leaving room for the fast lane and retries; a larger backlog chains the next run."""
@@ -68,7 +73,7 @@ def extract(object_name: str, mode: str, params: dict | None = None) -> dict[str
 
     params = dict(params or {})
     with _sync_context(object_name) as ctx:
-        limit = params.get("limit") or None
+        limit = params.get("limit") or params.get("max_records") or None
         if mode == "incremental" and not limit:
             limit = max(1, int(ctx.budget_rps * INCREMENTAL_RUN_BUDGET_SECONDS))
         return extract_to_staging(ctx, mode=mode, limit=limit, record_ids=params.get("record_ids") or None)
@@ -116,10 +121,11 @@ def finish(object_name: str) -> dict[str, Any]:
     return summary
 
 
-def _sync_batches(obj: ObjectConfig, batches: Any, priority_weight: int = 1) -> Any:
+def _sync_batches(object_name: str, batches: Any, priority_weight: int = 1, lane: str = LANE_BULK) -> Any:
     return NotionSyncOperator.partial(
         task_id="sync_batch",
-        object_name=obj.name,
+        object_name=object_name,
+        lane=lane,
         dry_run="{{ params.dry_run }}",
         pool=NOTION_POOL,
         priority_weight=priority_weight,
@@ -155,7 +161,7 @@ def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         checked = preflight(obj.name)
         extracted = extract(obj.name, "full")
         batches = plan(obj.name, config.defaults.max_map_length)
-        synced = _sync_batches(obj, batches)
+        synced = _sync_batches(obj.name, batches)
         reconciled = reconcile(obj.name, extracted)
         checked >> extracted >> batches
         synced >> reconciled >> finish(obj.name)
@@ -165,7 +171,11 @@ def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
 INCREMENTAL_PARAMS = {
     "dry_run": Param(False, type="boolean", description="Build and validate every page, send no Notion write."),
     "record_ids": Param([], type="array", items={"type": "string"},
-                        description="Sync only these Salesforce Ids, now (the fast lane)."),
+                        description=f"Sync only these Salesforce Ids (queued behind this DAG's runs; "
+                                    f"{FAST_LANE_DAG_ID} syncs them now)."),
+    "max_records": Param(None, type=["null", "integer"], minimum=1,
+                         description="This run's share: at most this many changed records (default: the "
+                                     f"budget x {INCREMENTAL_RUN_BUDGET_SECONDS} s); a larger backlog chains."),
 }
 
 
@@ -202,7 +212,7 @@ def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         checked = preflight(obj.name)
         extracted = extract(obj.name, "incremental")
         batches = plan(obj.name, config.defaults.max_map_length)
-        synced = _sync_batches(obj, batches)
+        synced = _sync_batches(obj.name, batches)
         summary = finish(obj.name)
         checked >> extracted >> batches
         synced >> reconcile(obj.name, extracted) >> summary
@@ -253,7 +263,7 @@ def purge_usage(retention_days: int) -> dict[str, int]:
 
 
 def _all_recipients(config: SyncConfig) -> AlertSettings:
-    """The retry DAG serves every object: its failure reaches the recipients of each."""
+    """The retry and fast-lane DAGs serve every object: their failure reaches the recipients of each."""
     emails = [e for obj in config.enabled_objects() for e in obj.alerts.emails]
     return replace(config.defaults.alerts, emails=tuple(dict.fromkeys([*config.defaults.alerts.emails, *emails])))
 
@@ -281,9 +291,54 @@ def retry_dag(config: SyncConfig) -> DAG:
             with TaskGroup(group_id=obj.name.lower()):
                 staged = stage_due(obj.name)
                 batches = plan(obj.name, config.defaults.max_map_length)
-                synced = _sync_batches(obj, batches, priority_weight=5)
+                synced = _sync_batches(obj.name, batches, priority_weight=5)
                 staged >> batches
                 synced >> finish(obj.name)
+    return dag
+
+
+@task(task_id="stage")
+def stage_records(params: dict | None = None) -> dict[str, Any]:
+    """Re-read the asked records from Salesforce (deleted ones included, so they are trashed)."""
+    from sf_notion_sync.sync import extract_to_staging
+
+    params = dict(params or {})
+    ids = [i.strip() for i in params.get("record_ids") or [] if i and i.strip()]
+    if not ids:
+        raise ValueError("conf record_ids is empty: give the Salesforce Ids to sync")
+    with _sync_context(params["object"]) as ctx:
+        return extract_to_staging(ctx, record_ids=ids)
+
+
+FAST_LANE_OBJECT = "{{ params.object }}"
+
+
+def fast_lane_dag(config: SyncConfig) -> DAG:
+    """Given records now: several runs at once, batches ahead of bulk ones in the pool, and the
+    budget's reserved lane, so a full sync running meanwhile does not starve it."""
+    objects = sorted(name for name, obj in config.objects.items() if obj.enabled)
+    with DAG(
+        dag_id=FAST_LANE_DAG_ID,
+        description="Sync given Salesforce records into Notion now (the fast lane)",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=FAST_LANE_MAX_ACTIVE_RUNS,
+        default_args=_default_args(retries=1),
+        on_failure_callback=SyncAlertNotifier(_all_recipients(config)),
+        params={
+            "object": Param(objects[0] if objects else "", type="string", enum=objects or [""],
+                            description="The Salesforce object the Ids belong to."),
+            "record_ids": Param([], type="array", items={"type": "string"}, description="Salesforce Ids to sync."),
+            "dry_run": Param(False, type="boolean", description="Build and validate, send no Notion write."),
+        },
+        tags=["salesforce", "notion", "fast-lane"],
+        doc_md=FAST_LANE_DOC.format(pool=NOTION_POOL),
+    ) as dag:
+        batches = plan(FAST_LANE_OBJECT, config.defaults.max_map_length)
+        synced = _sync_batches(FAST_LANE_OBJECT, batches, priority_weight=FAST_LANE_PRIORITY, lane=LANE_FAST)
+        stage_records() >> batches
+        synced >> finish(FAST_LANE_OBJECT)
     return dag
 
 
@@ -296,6 +351,7 @@ def build_dags(config: SyncConfig | None = None) -> dict[str, DAG]:
             for dag in (full_sync_dag(obj, config), incremental_dag(obj, config)):
                 dags[dag.dag_id] = dag
     dags[RETRY_DAG_ID] = retry_dag(config)
+    dags[FAST_LANE_DAG_ID] = fast_lane_dag(config)
     return dags
 
 
@@ -325,7 +381,19 @@ are committed. One run takes at most its share of the budget: when a backlog rem
 triggers the next run at once; when the run was rate limited, `wait_for_budget` defers (no worker
 slot held) until the Notion budget reopens.
 
-**Params:** `dry_run` · `record_ids` (sync just these Ids now).
+**Params:** `dry_run` · `max_records` (this run's share) · `record_ids` (just these Ids; for
+"now", trigger `sf_notion_fast_lane` instead: it does not queue behind this DAG's runs).
+"""
+
+
+FAST_LANE_DOC = """
+### Fast lane: given Salesforce records → Notion, now
+
+Trigger with conf `{{"object": "Account", "record_ids": ["001..."]}}` (UI, REST API, or
+`sf-notion-sync sync-records --object Account --ids ID1,ID2 --wait`). Re-reads those records (deleted
+ones are trashed), writes them in pool `{pool}` ahead of bulk batches (priority weight), using the
+Notion budget's reserved lane (connection extra `fast_lane_share`), so a full sync running at the
+same time does not starve it. Several runs may run at once; no watermark moves.
 """
 
 

@@ -102,7 +102,8 @@ class NotionApiError(Exception):
         return self.kind is ErrorKind.RATE_LIMITED
 
     def _render(self) -> str:
-        where = " ".join(p for p in (self.method, self.endpoint) if p)
+        method = None if (self.endpoint or "").startswith(f"{self.method} ") else self.method
+        where = " ".join(p for p in (method, self.endpoint) if p)  # endpoints are templated with their method
         head = f"Notion {where} failed" if where else "Notion request failed"
         parts = [f"status {self.status}" if self.status else "no response"]
         if self.code:

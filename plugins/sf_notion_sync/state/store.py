@@ -362,7 +362,7 @@ class StateStore:
                 row_id, attempts = self._upsert_failure(conn, failure, now)
                 dead = failure.fatal or (max_attempts is not None and attempts >= max_attempts)
                 next_retry_at = failure.next_retry_at
-                if next_retry_at is None and retry_delay is not None and not (dead or failure.fatal):
+                if next_retry_at is None and retry_delay is not None and not dead:
                     next_retry_at = now + timedelta(seconds=retry_delay(attempts))
                 status = (
                     STATUS_DEAD if dead else STATUS_RATE_LIMITED if failure.rate_limited else STATUS_FAILED

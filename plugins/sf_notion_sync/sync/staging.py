@@ -80,9 +80,13 @@ def extract_to_staging(
                 )
             except DeletedWindowMissed as exc:
                 log.warning("%s; falling back to a full, unlimited extraction and a reconcile", exc)
-                # reconcile needs every record; once done, it has covered the deletes up to now
-                result.update(fallback=str(exc), reconcile=True, deletes_covered_until=ctx.clock().isoformat())
-                since, limit = None, None
+                result["fallback"] = str(exc)
+                since = None
+        if since is None:
+            # the first run, or the deletes window missed: reconcile needs every record, and then has
+            # covered the deletes up to now
+            result.update(reconcile=True, deletes_covered_until=ctx.clock().isoformat())
+            limit = None
         result["since"] = since.isoformat() if since else None
     result["effective_mode"] = KIND_RECORDS if ids is not None else KIND_INCREMENTAL if since else KIND_FULL
     result["limit"] = limit

@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from sf_notion_sync.state.models import STATUS_DEAD, STATUS_FAILED, STATUS_RATE_LIMITED, Base, SyncLog, SyncRun
+from sf_notion_sync.state.models import (
+    STATUS_DEAD,
+    STATUS_FAILED,
+    STATUS_RATE_LIMITED,
+    Base,
+    SyncLog,
+    SyncRun,
+)
 from sf_notion_sync.state.rows import RunInfo, UsageRollup
 from sf_notion_sync.state.store import StateStore, utcnow
 from sf_notion_sync.sync.batch import STATUS_DONE
@@ -36,19 +43,24 @@ class StateUnavailable(Exception):
     """The state database is missing, unmigrated or unreachable: the page says so instead of failing."""
 
 
+def unreadable(exc: SQLAlchemyError) -> StateUnavailable:
+    """A driver's message may name hosts and users, so only the error's type is shown."""
+    return StateUnavailable(f"The sync state database cannot be read ({type(exc).__name__}).")
+
+
 def check_ready(store: StateStore) -> None:
     """Raise StateUnavailable with a message for people; never creates a missing SQLite file."""
     url = store.engine.url
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).exists():
-            raise StateUnavailable(
-                f"No sync has run yet: the state database {url.database} does not exist. "
-                "It is created by the first sync task, or by `sf-notion-sync state upgrade`."
-            )
+    on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if on_file and not Path(url.database).exists():
+        raise StateUnavailable(
+            f"No sync has run yet: the state database {url.database} does not exist. "
+            "It is created by the first sync task, or by `sf-notion-sync state upgrade`."
+        )
     try:
         tables = set(inspect(store.engine).get_table_names())
     except SQLAlchemyError as exc:
-        raise StateUnavailable(f"The sync state database cannot be read ({type(exc).__name__}).") from exc
+        raise unreadable(exc) from exc
     missing = sorted(set(Base.metadata.tables) - tables)
     if missing:
         raise StateUnavailable(
