@@ -113,7 +113,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _stop(sandbox)
     print(f"Done in {time.monotonic() - started:.0f}s. To browse this run: `make sandbox` in one terminal,"
           f" `make airflow` in another, then open http://127.0.0.1:{args.port}/dags/{dag_id}"
-          f" and the Notion sync page in the Airflow UI's menu.")
+          f" and the dashboard (SF Sync in the UI's menu, /plugin/sf-notion-sync).")
     return 0 if state == "success" else 1
 
 
