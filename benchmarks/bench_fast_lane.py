@@ -7,8 +7,9 @@ Engine level, not a scheduler: the full sync runs the way its DAG does (extract 
 the fast-lane DAG's tasks do for one freshly changed record (re-read it, plan, sync_batch in the fast
 lane, finish). All share one SQL limiter (SQLite) with the connection's default reserved share.
 Airflow's own scheduling delay (seconds) comes on top and does not scale with the budget.
-Latencies are normalised by R / 3 (a wait for budget at R is R/3 times shorter than at 3 req/s);
-Salesforce and database time is scaled too, so the normalised figure is conservative.
+Normalised to 3 req/s: the Notion part (sync_batch: budget waits, requests at a latency scaled like
+the demo's, its commits) is multiplied by R / 3; the Salesforce re-read and planning are not, as they
+do not depend on the Notion budget.
 Bounded: the full sync stops after the samples (or --max-seconds).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import statistics
 import sys
 import tempfile
@@ -110,19 +112,21 @@ def main() -> int:
             return 1
         time.sleep(2.0)  # let the bulk batches saturate their share first
         measured_from = time.time()
-        latencies: list[float] = []
+        latencies: list[tuple[float, float]] = []  # (re-read + plan, Notion write) seconds
         for i in range(args.samples):
             if time.monotonic() > deadline or not bulk.is_alive():
                 break
             changed = httpx.post(f"{box.salesforce_url}/_sandbox/mutate", json={"object": "Account", "update": 1},
-                                 verify=box.ca_bundle, timeout=30).json()["updated"]
+                                 verify=ssl.create_default_context(cafile=box.ca_bundle), timeout=30).json()["updated"]
             triggered = time.perf_counter()
             ctx = context(f"fast-{i}", LANE_FAST)
             extract_to_staging(ctx, record_ids=changed)
-            for batch in plan_batches(ctx):
+            batches = plan_batches(ctx)
+            staged = time.perf_counter()
+            for batch in batches:
                 outcome = sync_batch(ctx, batch, allow_defer=False)
                 assert outcome.done and outcome.counts.failed == 0, outcome.to_dict()
-            latencies.append(time.perf_counter() - triggered)
+            latencies.append((staged - triggered, time.perf_counter() - staged))
             finish_run(ctx)
             ctx.notion_client().close()
             time.sleep(0.5)
@@ -137,16 +141,25 @@ def main() -> int:
         print("too few samples")
         return 1
     scale = args.rate / REAL_RATE
-    p50, p95 = statistics.median(latencies), statistics.quantiles(latencies, n=20, method="inclusive")[-1]
+    raw = [read + write for read, write in latencies]
+    normalised = [read + write * scale for read, write in latencies]
+    p50, p95 = _p50_p95(raw)
+    n50, n95 = _p50_p95(normalised)
     print(f"\n{len(latencies)} fast-lane syncs while the full sync ran ({background['batches']} bulk batches of 100 done)")
     print(f"  Notion load meanwhile {len(served) / window_s:.1f} req/s = {len(served) / window_s / args.rate:.2f} R,"
           f" 429s {limited}")
-    print(f"  latency at R={args.rate:g}:      p50 {p50:.2f} s   p95 {p95:.2f} s   max {max(latencies):.2f} s")
-    print(f"  normalised to 3 req/s (x{scale:g}): p50 {p50 * scale:.2f} s   p95 {p95 * scale:.2f} s"
+    print(f"  Salesforce re-read + plan: p50 {_p50_p95([r for r, _ in latencies])[0]:.2f} s;"
+          f" Notion write at R: p50 {_p50_p95([w for _, w in latencies])[0]:.2f} s")
+    print(f"  latency at R={args.rate:g}:      p50 {p50:.2f} s   p95 {p95:.2f} s   max {max(raw):.2f} s")
+    print(f"  normalised to 3 req/s (Notion part x{scale:g}): p50 {n50:.2f} s   p95 {n95:.2f} s"
           f"   (goal p95 <= {GOAL_P95_S:g} s)")
-    ok = p95 * scale <= GOAL_P95_S
+    ok = n95 <= GOAL_P95_S
     print("goal (p95 <= 10 s at the real budget, engine level):", "met" if ok else "NOT met")
     return 0 if ok else 1
+
+
+def _p50_p95(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ max_active_runs=1 serialises it with ours, and every assertion tolerates it.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -60,7 +61,8 @@ def airflow(sandbox, tmp_path_factory):
         yield local
 
 
-def _control(base: str, method: str, path: str, body: dict | None = None, verify: str | bool = True) -> Any:
+def _control(base: str, method: str, path: str, body: dict | None = None,
+             verify: ssl.SSLContext | bool = True) -> Any:
     response = httpx.request(method, f"{base}{path}", json=body, timeout=30, verify=verify)
     response.raise_for_status()
     return response.json()
@@ -68,7 +70,7 @@ def _control(base: str, method: str, path: str, body: dict | None = None, verify
 
 def _mutate(sandbox, **counts: int) -> dict[str, list[str]]:
     return _control(sandbox.salesforce_url, "POST", "/_sandbox/mutate", {"object": "Account", **counts},
-                    verify=sandbox.ca_bundle)
+                    verify=ssl.create_default_context(cafile=sandbox.ca_bundle))
 
 
 def _run(airflow, dag_id: str, conf: dict | None = None, timeout: float = 300) -> str:
@@ -173,6 +175,7 @@ def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, sandbo
 
 def test_fast_lane_from_the_cli(airflow, sandbox, capsys):
     sf_id = _mutate(sandbox, update=1)["updated"][0]
+    airflow.api("PATCH", f"/dags/{FAST}", json={"is_paused": False})
     code = cli_main(["sync-records", "--object", "Account", "--ids", sf_id, "--base-url", airflow.api_url,
                      "--wait", "--timeout", "300"])
     out = capsys.readouterr().out

@@ -39,6 +39,11 @@ class FastLaneClient:
     def close(self) -> None:
         self.http.close()
 
+    def paused(self) -> bool:
+        response = self.http.get(f"/api/v2/dags/{FAST_LANE_DAG_ID}")
+        _check(response, "read the DAG")
+        return bool(response.json()["is_paused"])
+
     def trigger(self, object_name: str, record_ids: list[str], *, dry_run: bool = False) -> str:
         """Start a run for these Ids; returns its run_id."""
         conf = {"object": object_name, "record_ids": record_ids, "dry_run": dry_run}
@@ -94,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     client = FastLaneClient(args.base_url, token=os.environ.get("AIRFLOW_API_TOKEN"), username=args.username,
                             password=os.environ.get("AIRFLOW_PASSWORD"))
     try:
+        if client.paused():
+            print(f"sync-records: {FAST_LANE_DAG_ID} is paused; the run waits until it is unpaused", file=sys.stderr)
         run_id = client.trigger(args.object, ids, dry_run=args.dry_run)
         print(f"triggered {FAST_LANE_DAG_ID} run {run_id} for {len(ids)} {args.object} record(s)")
         if not args.wait:
