@@ -380,7 +380,7 @@ def test_tie_of_500_across_batch_and_run_boundaries(sandbox: Sandbox) -> None:
         assert len(watermark.ids_at_value) == sum(r["updated"] for r in runs), "tie ids kept across runs"
         if runs[-1]["extracted"]["staged"] < 200:
             break
-    assert [r["updated"] for r in runs] == [200, 200, 100]
+    assert [r["updated"] for r in runs] == [200, 200, 100], [r["extracted"] for r in runs]
     assert [r["batches"] for r in runs] == [2, 2, 1]
     assert sandbox.writes_since(at) == Counter(patch=TIED)
     assert watermark.ids_at_value == frozenset(mutated["updated"])
