@@ -40,6 +40,24 @@ def _default_args(retries: int = 2) -> dict[str, Any]:
     }
 
 
+def _dag(dag_id: str, description: str, schedule: str | None, params: dict[str, Any], tags: list[str],
+         doc_md: str, alerts: AlertSettings, max_active_runs: int = 1, retries: int = 2) -> DAG:
+    """What every DAG of this package shares: owner, retries, no catchup, the failure alert."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=max_active_runs,
+        default_args=_default_args(retries),
+        on_failure_callback=SyncAlertNotifier(alerts),
+        params=params,
+        tags=["salesforce", "notion", *tags],
+        doc_md=doc_md,
+    )
+
+
 def _run_id(object_name: str) -> str:
     """The sync run of this DAG run for one object (the retry DAG runs several objects per DAG run)."""
     context = get_current_context()
@@ -145,19 +163,8 @@ FULL_SYNC_PARAMS = {
 
 def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
     dag_id = f"sf_notion_full_sync__{obj.name.lower()}"
-    with DAG(
-        dag_id=dag_id,
-        description=f"Full sync of Salesforce {obj.name} into Notion",
-        schedule=obj.schedules.full,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(),
-        on_failure_callback=SyncAlertNotifier(obj.alerts),
-        params=FULL_SYNC_PARAMS,
-        tags=["salesforce", "notion", "full-sync", obj.name],
-        doc_md=FULL_SYNC_DOC.format(object=obj.name, pool=NOTION_POOL),
-    ) as dag:
+    with _dag(dag_id, f"Full sync of Salesforce {obj.name} into Notion", obj.schedules.full, FULL_SYNC_PARAMS,
+              ["full-sync", obj.name], FULL_SYNC_DOC.format(object=obj.name, pool=NOTION_POOL), obj.alerts) as dag:
         checked = preflight(obj.name)
         extracted = extract(obj.name, "full")
         batches = plan(obj.name, config.defaults.max_map_length)
@@ -196,19 +203,9 @@ def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
     from sf_notion_sync.airflow.sensors import NotionBudgetSensor
 
     dag_id = f"sf_notion_incremental__{obj.name.lower()}"
-    with DAG(
-        dag_id=dag_id,
-        description=f"Incremental sync of Salesforce {obj.name} changes and deletes into Notion",
-        schedule=obj.schedules.incremental,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(),
-        on_failure_callback=SyncAlertNotifier(obj.alerts),
-        params=INCREMENTAL_PARAMS,
-        tags=["salesforce", "notion", "incremental", obj.name],
-        doc_md=INCREMENTAL_DOC.format(object=obj.name, pool=NOTION_POOL),
-    ) as dag:
+    with _dag(dag_id, f"Incremental sync of Salesforce {obj.name} changes and deletes into Notion",
+              obj.schedules.incremental, INCREMENTAL_PARAMS, ["incremental", obj.name],
+              INCREMENTAL_DOC.format(object=obj.name, pool=NOTION_POOL), obj.alerts) as dag:
         checked = preflight(obj.name)
         extracted = extract(obj.name, "incremental")
         batches = plan(obj.name, config.defaults.max_map_length)
@@ -271,19 +268,9 @@ def _all_recipients(config: SyncConfig) -> AlertSettings:
 def retry_dag(config: SyncConfig) -> DAG:
     from airflow.sdk import TaskGroup
 
-    with DAG(
-        dag_id=RETRY_DAG_ID,
-        description="Hourly retry of failed and rate-limited records, with per-record backoff and a dead letter",
-        schedule=config.retry.schedule,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(),
-        on_failure_callback=SyncAlertNotifier(_all_recipients(config)),
-        params=RETRY_PARAMS,
-        tags=["salesforce", "notion", "retry"],
-        doc_md=RETRY_DOC.format(pool=NOTION_POOL),
-    ) as dag:
+    with _dag(RETRY_DAG_ID, "Hourly retry of failed and rate-limited records, with per-record backoff and a dead letter",
+              config.retry.schedule, RETRY_PARAMS, ["retry"], RETRY_DOC.format(pool=NOTION_POOL),
+              _all_recipients(config)) as dag:
         purge_usage(config.defaults.usage.retention_days)
         for obj in config.objects.values():
             if not obj.enabled:
@@ -317,24 +304,15 @@ def fast_lane_dag(config: SyncConfig) -> DAG:
     """Given records now: several runs at once, batches ahead of bulk ones in the pool, and the
     budget's reserved lane, so a full sync running meanwhile does not starve it."""
     objects = sorted(name for name, obj in config.objects.items() if obj.enabled)
-    with DAG(
-        dag_id=FAST_LANE_DAG_ID,
-        description="Sync given Salesforce records into Notion now (the fast lane)",
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=FAST_LANE_MAX_ACTIVE_RUNS,
-        default_args=_default_args(retries=1),
-        on_failure_callback=SyncAlertNotifier(_all_recipients(config)),
-        params={
-            "object": Param(objects[0] if objects else "", type="string", enum=objects or [""],
-                            description="The Salesforce object the Ids belong to."),
-            "record_ids": Param([], type="array", items={"type": "string"}, description="Salesforce Ids to sync."),
-            "dry_run": Param(False, type="boolean", description="Build and validate, send no Notion write."),
-        },
-        tags=["salesforce", "notion", "fast-lane"],
-        doc_md=FAST_LANE_DOC.format(pool=NOTION_POOL),
-    ) as dag:
+    params = {
+        "object": Param(objects[0] if objects else "", type="string", enum=objects or [""],
+                        description="The Salesforce object the Ids belong to."),
+        "record_ids": Param([], type="array", items={"type": "string"}, description="Salesforce Ids to sync."),
+        "dry_run": Param(False, type="boolean", description="Build and validate, send no Notion write."),
+    }
+    with _dag(FAST_LANE_DAG_ID, "Sync given Salesforce records into Notion now (the fast lane)", None, params,
+              ["fast-lane"], FAST_LANE_DOC.format(pool=NOTION_POOL), _all_recipients(config),
+              max_active_runs=FAST_LANE_MAX_ACTIVE_RUNS, retries=1) as dag:
         batches = plan(FAST_LANE_OBJECT, config.defaults.max_map_length)
         synced = _sync_batches(FAST_LANE_OBJECT, batches, priority_weight=FAST_LANE_PRIORITY, lane=LANE_FAST)
         stage_records() >> batches
