@@ -8,25 +8,18 @@ batch must show up as `deferred` (held by the triggerer, not a worker) and then 
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
 import pytest
 
-from sf_notion_sync.local.runtime import LocalAirflow
+from sf_notion_sync.local.runtime import running_airflow
 from sf_notion_sync.sandbox.run import start
 
 pytestmark = pytest.mark.airflow_e2e
 
 ACCOUNTS = 120
 DAG_ID = "sf_notion_full_sync__account"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +33,7 @@ def sandbox(tmp_path_factory):
 def airflow(sandbox, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow")
     env = {**sandbox.env(), "AIRFLOW_CONN_SYNC_STATE_DB": f"sqlite:///{home / 'state.db'}"}
-    with LocalAirflow(home=home, api_port=_free_port(), extra_env=env) as local:
-        local.prepare()
-        local.start()
-        local.wait_healthy(timeout=240)
-        local.wait_for_dag(DAG_ID, timeout=240)
+    with running_airflow(home, env, [DAG_ID]) as local:
         yield local
 
 

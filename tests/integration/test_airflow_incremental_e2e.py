@@ -10,7 +10,6 @@ max_active_runs=1 serialises it with ours, and every assertion tolerates it.
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from typing import Any
@@ -21,7 +20,7 @@ from simple_salesforce import Salesforce
 
 from sf_notion_sync.cli import main as cli_main
 from sf_notion_sync.config import load_config
-from sf_notion_sync.local.runtime import LocalAirflow
+from sf_notion_sync.local.runtime import running_airflow
 from sf_notion_sync.notion.errors import PropertyValueError
 from sf_notion_sync.notion.properties import build_property
 from sf_notion_sync.sandbox.run import start
@@ -32,12 +31,6 @@ pytestmark = pytest.mark.airflow_e2e
 
 ACCOUNTS = 80
 FULL, INCREMENTAL, FAST = "sf_notion_full_sync__account", "sf_notion_incremental__account", "sf_notion_fast_lane"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +44,7 @@ def sandbox(tmp_path_factory):
 def airflow(sandbox, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow")
     env = {**sandbox.env(), "AIRFLOW_CONN_SYNC_STATE_DB": f"sqlite:///{home / 'state.db'}"}
-    with LocalAirflow(home=home, api_port=_free_port(), extra_env=env) as local:
-        local.prepare()
-        local.start()
-        local.wait_healthy(timeout=240)
-        for dag_id in (FULL, INCREMENTAL, FAST):
-            local.wait_for_dag(dag_id, timeout=240)
+    with running_airflow(home, env, (FULL, INCREMENTAL, FAST)) as local:
         local.state_url = env["AIRFLOW_CONN_SYNC_STATE_DB"]
         yield local
 

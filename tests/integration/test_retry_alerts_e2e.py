@@ -10,7 +10,6 @@ go to a real SMTP server (aiosmtpd) and an HTTP webhook receiver, both on loopba
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from aiosmtpd.controller import Controller
 
 from sf_notion_sync.airflow.notifiers import SyncAlertNotifier, deliver
 from sf_notion_sync.alerts import alerts_after_run
+from sf_notion_sync.local.runtime import free_port
 from sf_notion_sync.notion.usage import UsageRecorder, sql_usage_sink, template_endpoint
 from sf_notion_sync.state.models import STATUS_DEAD
 from sf_notion_sync.state.store import StateStore
@@ -62,12 +62,6 @@ ALERTS = """defaults:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Mailbox:
     """aiosmtpd handler: keeps every message delivered to it."""
 
@@ -84,7 +78,7 @@ class Mailbox:
 
 @pytest.fixture
 def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
-    box, port = Mailbox(), _free_port()
+    box, port = Mailbox(), free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from sf_notion_sync.local.runtime import REPO_ROOT, LocalAirflow
+from sf_notion_sync.local.runtime import REPO_ROOT, LocalAirflow, free_port
 from sf_notion_sync.local.sandbox_env import read_env_file
 
 DEMO_OBJECT = "Account"
@@ -35,12 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_demo)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -52,8 +46,8 @@ def _start_sandbox(accounts: int, rate: float) -> tuple[subprocess.Popen, dict[s
     SANDBOX_DIR.mkdir(exist_ok=True)
     log = open(SANDBOX_DIR / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sf_notion_sync.cli", "sandbox", "--notion-port", str(_free_port()),
-         "--salesforce-port", str(_free_port()), "--accounts", str(accounts), "--notion-rate", str(rate),
+        [sys.executable, "-m", "sf_notion_sync.cli", "sandbox", "--notion-port", str(free_port()),
+         "--salesforce-port", str(free_port()), "--accounts", str(accounts), "--notion-rate", str(rate),
          "--notion-latency-ms", str(REAL_LATENCY_MS * REAL_RATE / rate),
          "--state-dir", str(SANDBOX_DIR), "--reset", "--print-env-file", str(env_file)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -12,10 +12,12 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,6 +184,26 @@ class LocalAirflow:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_airflow(home: Path, extra_env: Mapping[str, str], dag_ids: Iterable[str],
+                    timeout: float = 240) -> Iterator[LocalAirflow]:
+    """A prepared, started, healthy local Airflow with these DAGs parsed; stopped on exit."""
+    with LocalAirflow(home=home, api_port=free_port(), extra_env=extra_env) as local:
+        local.prepare()
+        local.start()
+        local.wait_healthy(timeout=timeout)
+        for dag_id in dag_ids:
+            local.wait_for_dag(dag_id, timeout=timeout)
+        yield local
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
