@@ -403,6 +403,23 @@ def test_incremental_undelete_restores_the_page(sandbox: Sandbox) -> None:
     assert_mirrors_salesforce(sandbox)
 
 
+def test_failed_reconcile_keeps_deletes_uncovered(sandbox: Sandbox) -> None:
+    """The first incremental run must reconcile; when that reconcile fails, finish does not claim the
+    deletes as covered, so the next run falls back and reconciles again instead of losing them."""
+    store = make_store(sandbox.state_url)
+    run_sync(sandbox, store, "full")
+    ctx = sandbox.context("inc-0", store)
+    extracted = extract_to_staging(ctx, mode="incremental")
+    assert extracted["reconcile"] is True
+    for batch in plan_batches(ctx):
+        assert sync_batch(ctx, batch).done
+    finish_run(ctx, reconciled=False)
+    assert store.get_watermark("Account") is not None
+    assert store.get_watermark("Account", "deleted") is None
+    again = run_sync(sandbox, store, "inc-1", mode="incremental")
+    assert again["extracted"].get("reconcile") is True and store.get_watermark("Account", "deleted") is not None
+
+
 def _next_second(after: float) -> None:
     """Wait (bounded, < 1 s) until the wall clock is in a later second than ``after``."""
     for _ in range(200):

@@ -127,8 +127,10 @@ def finish(object_name: str) -> dict[str, Any]:
     from sf_notion_sync.alerts import alerts_after_run
     from sf_notion_sync.sync import finish_run
 
+    # a reconcile task that failed or was skipped upstream left no result (this DAG may have none)
+    reconciled = get_current_context()["ti"].xcom_pull(task_ids="reconcile") is not None
     with _sync_context(object_name) as ctx:
-        summary = finish_run(ctx)
+        summary = finish_run(ctx, reconciled=reconciled)
         run = ctx.store.get_run(ctx.run_id)
         alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at,
                                   max_attempts=ctx.config.defaults.retry.max_attempts)

@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 RUN_SUCCESS, RUN_PARTIAL, RUN_INCOMPLETE = "success", "partial", "incomplete"
 
 
-def finish_run(ctx: SyncContext) -> dict[str, Any]:
-    """Store and return the run summary (JSON-ready); advance the watermark of an incremental run."""
+def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
+    """Store and return the run summary (JSON-ready); advance the watermark of an incremental run.
+
+    ``reconciled=False`` says a reconcile this run needed (a missed getDeleted window) did not
+    complete: the deletes cursor then stays, so the next run falls back and reconciles again."""
     store = ctx.store
     run = store.get_run(ctx.run_id)
     if run is None:
@@ -47,7 +50,10 @@ def finish_run(ctx: SyncContext) -> dict[str, Any]:
             log.warning("run %s: batches %s not done; the watermark stays where it is", ctx.run_id, pending)
         else:
             watermark = _advance_watermark(ctx)
-            _advance_deletes_watermark(ctx, params)
+            if reconciled or not params.get("reconcile"):
+                _advance_deletes_watermark(ctx, params)
+            else:
+                log.warning("run %s: the reconcile it needed did not complete; deletes stay uncovered", ctx.run_id)
 
     summary = {
         "run_id": run.run_id,
