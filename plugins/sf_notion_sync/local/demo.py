@@ -73,6 +73,13 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def _reset_state_db(home: Path) -> None:
+    """The sandbox starts empty, so the sync state (record map, watermarks) must too: a record map
+    that remembers pages the fresh emulator never had would skip every record as unchanged."""
+    for suffix in ("", "-wal", "-shm"):
+        (home / f"sf_notion_sync_state.db{suffix}").unlink(missing_ok=True)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     if _port_in_use(args.port):
         print(f"Port {args.port} is taken (is `make airflow` running?). Stop it or pass DEMO_ARGS='--port N'.")
@@ -83,6 +90,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"1/5 Starting the sandbox: {args.accounts} Accounts, Notion budget {rate:g} req/s, latency"
           f" {REAL_LATENCY_MS * REAL_RATE / rate:.0f} ms ...", flush=True)
     sandbox, settings = _start_sandbox(args.accounts, rate)
+    _reset_state_db(args.home)
     try:
         with LocalAirflow(home=args.home, api_port=args.port, extra_env=settings) as airflow:
             print(f"2/5 Preparing Airflow in {args.home} (db migrate, pool notion_api) ...", flush=True)
