@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 
-def run_once(box, config, store_url: str, run_id: str, workers: int, token: str) -> dict:
+def run_once(box, config, store_url: str, run_id: str, workers: int, token: str, share: float) -> dict:
     from simple_salesforce import Salesforce
 
     from sf_notion_sync.notion.client import ThrottledNotionClient
@@ -40,7 +40,8 @@ def run_once(box, config, store_url: str, run_id: str, workers: int, token: str)
     store = StateStore.from_url(store_url)
 
     def notion() -> ThrottledNotionClient:
-        limiter = build_limiter(token, rate=box.notion_rate, burst=max(1, box.notion_burst // 2), engine=store.engine)
+        limiter = build_limiter(token, rate=box.notion_rate, burst=max(1, box.notion_burst // 2), engine=store.engine,
+                                reserved_share=share)
         return ThrottledNotionClient(token, base_url=box.notion_url, limiter=limiter)
 
     def salesforce() -> Salesforce:
@@ -86,7 +87,13 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=50.0, help="Notion budget R in req/s (real: 3)")
     parser.add_argument("--workers", type=int, default=4, help="parallel batches (pool notion_api slots)")
+    parser.add_argument("--fast-lane-share", type=float, default=None,
+                        help="budget share reserved for the fast lane (default: the connection default)")
     args = parser.parse_args()
+
+    from sf_notion_sync.notion.constants import FAST_LANE_SHARE
+
+    share = FAST_LANE_SHARE if args.fast_lane_share is None else args.fast_lane_share
 
     from sf_notion_sync.config import load_config
     from sf_notion_sync.sandbox.run import NOTION_TOKEN, start
@@ -99,11 +106,13 @@ def main() -> int:
         config = load_config()
         store_url = f"sqlite:///{tmp / 'state.db'}"
         print(f"{args.accounts} Accounts, budget R={args.rate:g} req/s, latency {latency_ms:.0f} ms,"
-              f" {args.workers} workers", flush=True)
+              f" {args.workers} workers; bulk work may use {1 - share:.0%} of R (the rest is the fast lane's)",
+              flush=True)
         results = []
         for label in ("first run", "unchanged re-run"):
             since = time.time()
-            summary = run_once(box, config, store_url, f"bench-{uuid.uuid4().hex[:8]}", args.workers, NOTION_TOKEN)
+            summary = run_once(box, config, store_url, f"bench-{uuid.uuid4().hex[:8]}", args.workers, NOTION_TOKEN,
+                               share)
             log = httpx.get(f"{box.notion_url}/_sandbox/requests", params={"since": since}, timeout=60).json()
             served = [r for r in log if r["path"].startswith("/v1/")]
             limited = sum(1 for r in served if r["status"] == 429)
