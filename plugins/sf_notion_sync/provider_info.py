@@ -21,8 +21,23 @@ NOTION_CONN_FIELDS = {
     },
     "budget_burst": {
         "label": "Budget burst",
-        "description": "Requests that may be sent back to back before the average rate applies.",
+        "description": "Requests that may be sent back to back before the average rate applies (keep it below Notion's).",
         "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+    "limiter_backend": {
+        "label": "Budget shared through",
+        "description": "sql: the sync state database (default); redis: a Redis connection; local: each worker takes budget / pool slots.",
+        "schema": {"type": ["string", "null"], "enum": ["sql", "redis", "local", None]},
+    },
+    "redis_conn_id": {
+        "label": "Redis connection id",
+        "description": "With limiter_backend redis: the Airflow connection of the Redis server (default redis_default).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "fast_lane_share": {
+        "label": "Fast-lane share",
+        "description": "Part of the budget bulk work leaves to the fast lane (single records synced now); default 0.2.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1},
     },
 }
 

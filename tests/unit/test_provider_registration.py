@@ -20,6 +20,9 @@ def test_provider_info_is_valid_for_airflow():
     assert info["package-name"] == "sf-notion-sync"
     (conn_type,) = info["connection-types"]
     assert conn_type["connection-type"] == "notion"
+    widgets = ProvidersManager().connection_form_widgets
+    for field in ("notion_version", "budget_rate", "budget_burst", "limiter_backend", "redis_conn_id", "fast_lane_share"):
+        assert f"extra__notion__{field}" in widgets, f"the notion connection form lacks {field}"
 
 
 def test_airflow_lists_provider_and_notion_connection_type(tmp_path):
