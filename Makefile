@@ -39,7 +39,7 @@ airflow: $(SYNCED)
 
 ## sandbox: the Notion and Salesforce emulators in the foreground, printing the connection settings
 sandbox: $(SYNCED)
-	$(RUN) sandbox $(SANDBOX_ARGS)
+	$(RUN) sandbox --state-dir .sandbox --print-env-file .sandbox/airflow.env $(SANDBOX_ARGS)
 
 clean:
 	rm -rf .airflow .sandbox .pytest_cache .ruff_cache

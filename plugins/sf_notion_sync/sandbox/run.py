@@ -105,7 +105,7 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     from .notion_emulator import NotionEmulator
     from .salesforce_emulator import SalesforceEmulator
 
-    root = Path(state_dir)
+    root = Path(state_dir).resolve()  # the CA bundle path is read by processes in other directories
     if reset:
         for sub in ("notion", "salesforce"):
             shutil.rmtree(root / sub, ignore_errors=True)
