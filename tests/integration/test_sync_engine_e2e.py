@@ -149,11 +149,15 @@ class Sandbox:
         return SyncContext(config, object_name, store, notion, self.salesforce, run_id, dag_id="e2e", **kwargs)
 
 
+FAULT_SEED = 20261129
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """``indirect`` parametrization sets the number of Accounts (default ACCOUNTS)."""
     clear_describe_cache()
-    notion = NotionEmulator(tmp_path / "notion", tokens=[TOKEN], rate=0, latency_median_ms=0)
+    notion = NotionEmulator(tmp_path / "notion", tokens=[TOKEN], rate=0, latency_median_ms=0,
+                            seed=FAULT_SEED)  # injected faults repeat from run to run
     sf = SalesforceEmulator(tmp_path / "sf", accounts=getattr(request, "param", ACCOUNTS), contacts=CONTACTS)
     ids = notion.create_database("Accounts", ACCOUNT_DB)
     contact_ids = notion.create_database("Contacts", CONTACT_DB)
