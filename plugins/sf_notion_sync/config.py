@@ -22,26 +22,13 @@ from typing import Any
 
 import yaml
 
+from sf_notion_sync.notion.constants import PROPERTY_TYPES
+
 CONFIG_ENV = "SF_NOTION_SYNC_CONFIG"
 NOTION_POOL = "notion_api"
 """The Airflow pool of every task that calls Notion (declared in include/pools.json)."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-NOTION_TYPES = frozenset(
-    {
-        "title",
-        "rich_text",
-        "number",
-        "select",
-        "multi_select",
-        "date",
-        "checkbox",
-        "email",
-        "phone_number",
-        "url",
-        "relation",
-    }
-)
 DELETE_POLICIES = ("trash", "ignore")
 SCHEDULE_PRESETS = frozenset(
     {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
@@ -562,10 +549,10 @@ class _Validator:
             related = self.value(data, pat, "related_object", str, None)
             if sf_field is not None and not _SF_FIELD.match(sf_field):
                 self.error((*pat, "field"), f"not a Salesforce field name: {sf_field!r}")
-            if prop_type is not None and prop_type not in NOTION_TYPES:
+            if prop_type is not None and prop_type not in PROPERTY_TYPES:
                 self.error(
                     (*pat, "type"),
-                    f"unknown Notion type {prop_type!r} (one of {', '.join(sorted(NOTION_TYPES))})",
+                    f"unknown Notion type {prop_type!r} (one of {', '.join(sorted(PROPERTY_TYPES))})",
                 )
             if prop_type == "relation" and related is None and "related_object" not in data:
                 self.error(

@@ -11,7 +11,8 @@ TOKEN = "secret_sandbox"
 def run(
     base_url: str, db_url: str, data_source_id: str, rate: float, burst: int, run_s: float, barrier: Any, results: Any
 ) -> None:
-    """Wait at the barrier with everyone, then read as fast as the shared SQL limiter allows."""
+    """Wait at the barrier with everyone, then read as fast as the shared SQL limiter allows.
+    Puts ``(calls, attempts)``: a 429 or a timeout retried inside one call is one more attempt."""
     from sf_notion_sync.notion.client import ThrottledNotionClient
     from sf_notion_sync.notion.limiter import build_limiter
     from sf_notion_sync.notion.usage import UsageRecorder, sql_usage_sink
@@ -31,4 +32,4 @@ def run(
     finally:
         client.close()
         engine.dispose()
-        results.put(sent)
+        results.put((sent, client.totals.attempts))

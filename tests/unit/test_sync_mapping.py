@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from sf_notion_sync.config import load_config
+from sf_notion_sync.notion.constants import MAX_RICH_TEXT_ITEMS, MAX_TEXT_CONTENT
 from sf_notion_sync.state.db import make_engine, upgrade
 from sf_notion_sync.state.rows import RecordMapEntry
 from sf_notion_sync.state.store import StateStore
 from sf_notion_sync.sync.context import SyncContext
-from sf_notion_sync.sync.mapping import ERROR_KEY, PROPERTIES_KEY, RecordBuilder
+from sf_notion_sync.sync.mapping import ERROR_KEY, NOTES_KEY, PROPERTIES_KEY, WARNINGS_KEY, RecordBuilder
 
 CONFIG = """
 objects:
@@ -28,6 +29,8 @@ objects:
       Name: {field: Name, type: title}
       Email: {field: Email, type: email}
       Account: {field: AccountId, type: relation, related_object: Account}
+      Website: {field: Website, type: url}
+      Notes: {field: Description, type: rich_text}
 """
 STAMP = "2025-01-02T03:04:05.000+0000"
 
@@ -72,6 +75,17 @@ def test_a_value_notion_would_reject_is_staged_as_an_error(builder: RecordBuilde
     assert PROPERTIES_KEY not in staged.payload
     error = staged.payload[ERROR_KEY]
     assert error["property"] == "Email" and "not-an-email" not in error["message"]  # no personal data
+
+
+def test_cut_values_are_warnings_and_normalised_ones_notes(builder: RecordBuilder) -> None:
+    too_long = "x" * (MAX_RICH_TEXT_ITEMS * MAX_TEXT_CONTENT + 1)
+    [staged] = builder.stage([contact(Website="www.example.com", Description=too_long)])
+    [warning] = staged.payload[WARNINGS_KEY]
+    [note] = staged.payload[NOTES_KEY]
+    assert "003X" in warning and "'Notes'" in warning and "truncated" in warning
+    assert "'Website'" in note and "https://" in note
+    [plain] = builder.stage([contact(Website="https://www.example.com", Description=too_long)])
+    assert plain.content_hash == staged.content_hash  # the notes are not part of what is written
 
 
 def test_mapping_version_is_part_of_the_hash(builder: RecordBuilder, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from notion_client.client import Client, ClientOptions
 from notion_client.errors import NotionClientErrorBase
 
 from . import constants as C
+from . import windowing as W
 from .errors import DeferRequested, ErrorKind, NotionApiError, from_exception
 from .limiter import (
     LANE_BULK,
@@ -80,6 +81,10 @@ class QueryPage:
     next_cursor: str | None
     incomplete_reason: str | None
     stats: CallStats
+
+
+def _stuck(message: str) -> NotionApiError:
+    return NotionApiError(message, code="query_window_stuck", kind=ErrorKind.FATAL)
 
 
 def _rate_limit_reason(raw: str | None) -> str:
@@ -315,20 +320,18 @@ class ThrottledNotionClient:
             stats=result.stats,
         )
 
-    def query_data_source(
-        self,
-        data_source_id: str,
-        *,
-        filter: dict[str, Any] | None = None,
-        sorts: list[dict[str, Any]] | None = None,
-        start_cursor: str | None = None,
-        page_size: int = C.MAX_PAGE_SIZE,
-    ) -> Iterator[dict[str, Any]]:
-        """Every page the query returns (up to Notion's 10,000-result cap; see query_windowed)."""
-        cursor = start_cursor
-        for _ in range(C.QUERY_RESULT_CAP // max(1, min(page_size, C.MAX_PAGE_SIZE)) + 1):
-            page = self.query_page(data_source_id, filter=filter, sorts=sorts, start_cursor=cursor, page_size=page_size)
+    def query_data_source(self, data_source_id: str, **query: Any) -> Iterator[dict[str, Any]]:
+        """Every page the query (``query`` as for query_page) returns, up to Notion's 10,000-result cap;
+        see query_windowed."""
+        for page in self._pages(data_source_id, query):
             yield from page.results
+
+    def _pages(self, data_source_id: str, query: dict[str, Any]) -> Iterator[QueryPage]:
+        """query_page along next_cursor until the query ends (or hits the cap)."""
+        cursor = query.get("start_cursor")
+        for _ in range(C.QUERY_RESULT_CAP + 1):
+            page = self.query_page(data_source_id, **{**query, "start_cursor": cursor})
+            yield page
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
@@ -339,50 +342,129 @@ class ThrottledNotionClient:
         *,
         filter: dict[str, Any] | None = None,
         created_on_or_after: str | None = None,
+        split_property: tuple[str, str] | None = None,
         page_size: int = C.MAX_PAGE_SIZE,
         max_windows: int = 10_000,
+        max_split_depth: int = C.SPLIT_MAX_DEPTH,
+        max_split_requests: int = C.SPLIT_MAX_REQUESTS,
     ) -> Iterator[dict[str, Any]]:
         """Every page, past the 10,000-result cap: windows by created_time, ascending. When a
         window is cut (request_status.incomplete_reason), the next starts at the last created_time
-        seen; pages at that boundary are deduplicated by id."""
+        seen; pages at that boundary are deduplicated by id. A window that is all one minute cannot
+        advance: that minute is listed by prefixes of the text property ``split_property`` =
+        (name, "rich_text" | "title"), see _split_minute."""
+        base = W.conjuncts(filter)
         start = created_on_or_after
         boundary: str | None = None
-        seen_at_boundary: set[str] = set()
+        seen: set[str] = set()
         for _ in range(max_windows):
-            clauses = [filter] if filter else []
-            if start:
-                clauses.append({"timestamp": "created_time", "created_time": {"on_or_after": start}})
-            window_filter = clauses[0] if len(clauses) == 1 else ({"and": clauses} if clauses else None)
-            sorts = [{"timestamp": "created_time", "direction": "ascending"}]
-            incomplete, new = False, 0
-            cursor: str | None = None
-            for _page in range(C.QUERY_RESULT_CAP // max(1, min(page_size, C.MAX_PAGE_SIZE)) + 1):
-                page = self.query_page(
-                    data_source_id, filter=window_filter, sorts=sorts, start_cursor=cursor, page_size=page_size
-                )
+            window = base + ([W.created("on_or_after", start)] if start else [])
+            query = {"filter": W.all_of(window), "sorts": W.CREATED_ASCENDING, "page_size": page_size}
+            first: str | None = None
+            incomplete = False
+            for page in self._pages(data_source_id, query):
                 incomplete = incomplete or bool(page.incomplete_reason)
                 for item in page.results:
                     created = item.get("created_time")
-                    if created == boundary and item["id"] in seen_at_boundary:
-                        continue
+                    first = first or created
                     if created != boundary:
-                        boundary, seen_at_boundary = created, set()
-                    seen_at_boundary.add(item["id"])
-                    new += 1
-                    yield item
-                if not page.next_cursor:
-                    break
-                cursor = page.next_cursor
+                        boundary, seen = created, set()
+                    if item["id"] not in seen:
+                        seen.add(item["id"])
+                        yield item
             if not incomplete:
                 return
-            if new == 0 or boundary is None:
-                raise NotionApiError(
-                    f"windowed query cannot advance: more than {C.QUERY_RESULT_CAP} pages share created_time {boundary}",
-                    code="query_window_stuck",
-                    kind=ErrorKind.FATAL,
+            if boundary is None or first != boundary:
+                start = boundary
+                continue
+            if split_property is None:
+                raise _stuck(
+                    f"windowed query cannot advance: more than {C.QUERY_RESULT_CAP} pages of data source "
+                    f"{data_source_id} share created_time {boundary}; pass split_property to split them"
                 )
-            start = boundary
+            yield from self._split_minute(
+                data_source_id, base, boundary, split_property, seen,
+                page_size=page_size, max_depth=max_split_depth, max_requests=max_split_requests,
+            )  # fmt: skip
+            start = W.next_minute(boundary)
         raise NotionApiError(f"windowed query did not finish in {max_windows} windows", kind=ErrorKind.FATAL)
+
+    def _split_minute(
+        self,
+        data_source_id: str,
+        base: list[dict[str, Any]],
+        minute: str,
+        split_property: tuple[str, str],
+        seen: set[str],
+        *,
+        page_size: int,
+        max_depth: int,
+        max_requests: int,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page created in ``minute``, which holds more than the cap, by partitions of the text
+        property (is_empty, equals, starts_with: windowing.sub_partitions), each split again while
+        it hits the cap. A partition is read only up to its first page that says it is capped: its
+        parts list those pages again (``seen`` dedupes by id)."""
+        name, kind = split_property
+        if kind not in TEXT_ID_TYPES:
+            raise ValueError(f"split_property must be a title or rich_text property, not {kind!r}")
+        scope = base + W.minute_range(minute)
+        where = f"data source {data_source_id}, created_time {minute}"
+        over_budget = f"listing {where} by {name!r} prefixes did not finish within {max_requests} requests"
+        pending: list[W.Partition] = [[]]
+        fold: bool | None = None
+        probe: tuple[str, str] | None = None
+        requests = 0
+        for _ in range(max_requests):  # every partition costs at least one request
+            if not pending:
+                return
+            partition = pending.pop()
+            query = {"filter": W.all_of(scope + W.text_condition(name, kind, partition)), "page_size": page_size}
+            values: list[str] = []
+            capped = False
+            for page in self._pages(data_source_id, query):
+                requests += 1
+                if requests > max_requests:
+                    raise _stuck(over_budget)
+                for item in page.results:
+                    value = W.plain_text(item, name, kind)
+                    if value:
+                        values.append(value)
+                    if probe is None and value != value.swapcase():
+                        probe = (item["id"], value)
+                    if item["id"] not in seen:
+                        seen.add(item["id"])
+                        yield item
+                if page.incomplete_reason:
+                    capped = True
+                    break
+            if not capped:
+                continue
+            if len(partition) > 1:
+                pending += W.split_group(partition, values, bool(fold))
+                continue
+            op, prefix = partition[0] if partition else ("starts_with", "")
+            if op != "starts_with" or len(prefix) >= max_depth:
+                what = {"is_empty": "empty", "equals": f"equal to {prefix!r}"}.get(op, f"starting with {prefix!r}")
+                bound = f" (prefix depth bound {max_depth})" if op == "starts_with" else ""
+                raise _stuck(f"cannot list {where}: more than {C.QUERY_RESULT_CAP} pages have {name!r} {what}{bound}")
+            if fold is None:
+                requests += 1
+                fold = probe is not None and self._folds_case(data_source_id, scope, name, kind, probe)
+            pending += W.sub_partitions(prefix, values, fold, max_depth)
+            pending += [] if partition else [[("is_empty", "")]]
+        if pending:
+            raise _stuck(over_budget)
+
+    def _folds_case(
+        self, data_source_id: str, scope: list[dict[str, Any]], name: str, kind: str, probe: tuple[str, str]
+    ) -> bool:
+        """Whether text filters ignore case (Notion does not document it): does a page match its own
+        value with the case swapped? Folding decides the partitions: 'a' and 'A' are one or two."""
+        page_id, value = probe
+        condition = {"property": name, kind: {"starts_with": value.swapcase()}}
+        found = self.query_page(data_source_id, filter=W.all_of([*scope, condition]))
+        return any(item["id"] == page_id for item in found.results)
 
     def find_page_by_sf_id(
         self, data_source_id: str, id_property: str, sf_id: str, *, property_type: str = "rich_text"
@@ -393,7 +475,7 @@ class ThrottledNotionClient:
         page = self.query_page(
             data_source_id,
             filter={"property": id_property, property_type: {"equals": sf_id}},
-            sorts=[{"timestamp": "created_time", "direction": "ascending"}],
+            sorts=W.CREATED_ASCENDING,
             page_size=1,
         )
         return page.results[0] if page.results else None

@@ -41,6 +41,21 @@ RETRY_AFTER_FALLBACK_S = 2.0
 RETRY_AFTER_MAX_S = 900.0
 """A Retry-After beyond this is treated as this (a bad header must not stall a sync for hours)."""
 
+PROPERTY_TYPES = (
+    "title",
+    "rich_text",
+    "number",
+    "select",
+    "multi_select",
+    "date",
+    "checkbox",
+    "email",
+    "phone_number",
+    "url",
+    "relation",
+)
+"""Property types a mapping may name; the sandbox's Notion emulator implements the same ones."""
+
 # Notion request limits.
 MAX_TEXT_CONTENT = 2000
 MAX_ARRAY_ITEMS = 100
@@ -56,3 +71,8 @@ MAX_BLOCKS = 1000
 MAX_PAGE_SIZE = 100
 QUERY_RESULT_CAP = 10_000
 """A data-source query stops after this many results (request_status.incomplete_reason)."""
+SPLIT_MAX_DEPTH = 20
+"""Longest text prefix a listing splits a created_time minute by (past an 18-character Salesforce Id)."""
+SPLIT_MAX_REQUESTS = 5_000
+"""Requests listing one such minute may take (~28 min at 3 req/s): 50,000 pages took ~630 against the
+emulator, ~1,100 when the cap is signalled only on a query's last page."""

@@ -46,9 +46,13 @@ _PHONE = re.compile(r"^[0-9+()\-.\s/x#*extEXT]+$")
 
 @dataclass(frozen=True)
 class PropertyWarning:
+    """A value changed on its way to Notion. ``lossy``: data was cut (truncated, capped), not only
+    normalised (a scheme added), so the sync logs it as a warning rather than a note."""
+
     record_id: str | None
     property_name: str
     message: str
+    lossy: bool = True
 
     def __str__(self) -> str:
         return f"record {self.record_id or '?'}, property {self.property_name!r}: {self.message}"
@@ -69,6 +73,9 @@ class _Ctx:
 
     def warn(self, message: str) -> None:
         self.warnings.append(PropertyWarning(self.record_id, self.name, message))
+
+    def note(self, message: str) -> None:
+        self.warnings.append(PropertyWarning(self.record_id, self.name, message, lossy=False))
 
     def invalid(self, problem: str, limit: str | None = None) -> PropertyValueError:
         return PropertyValueError(
@@ -256,7 +263,7 @@ def build_url(value: Any, ctx: _Ctx) -> dict[str, Any]:
     url = str(value).strip()
     if "://" not in url and not url.lower().startswith("mailto:"):
         url = "https://" + url
-        ctx.warn("URL had no scheme; https:// added")
+        ctx.note("URL had no scheme; https:// added")
     if len(url) > MAX_URL:
         raise ctx.invalid(f"URL is {len(url)} characters", limit=f"{MAX_URL} characters")
     parts = urlsplit(url)

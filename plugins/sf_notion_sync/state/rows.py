@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -79,9 +79,12 @@ class LogEntry:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Counters:
-    """Progress counters of a batch; a run holds the sums over its batches."""
+    """Progress counters of a batch; a run holds the sums over its batches.
+
+    Mutable, because a writer counts into one as it goes; the store only reads the one it is given.
+    """
 
     processed: int = 0
     created: int = 0
@@ -91,6 +94,10 @@ class Counters:
     failed: int = 0
     rate_limited_429s: int = 0
     notion_requests: int = 0
+
+    def add(self, other: Counters) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -255,16 +255,8 @@ class StateStore:
         conn.execute(stmt, [asdict(e) for e in entries])
 
     def mark_trashed(self, object_name: str, sf_ids: Iterable[str], at: datetime | None = None) -> int:
-        at = at or utcnow()
-        count = 0
-        for chunk in _chunks(sorted(sf_ids), IN_CHUNK):
-            with write_connection(self.engine) as conn:
-                count += conn.execute(
-                    update(_record_map)
-                    .where(_record_map.c.object_name == object_name, _record_map.c.sf_id.in_(chunk))
-                    .values(trashed=True, synced_at=at)
-                ).rowcount
-        return count
+        values = {"trashed": True, "synced_at": at or utcnow()}
+        return self._update_records(_record_map, object_name, sf_ids, values)
 
     def iter_record_ids(
         self, object_name: str, include_trashed: bool = False, chunk_size: int = STAGING_CHUNK
@@ -427,19 +419,21 @@ class StateStore:
         return self._set_open_status(object_name, sf_ids, STATUS_SUCCESS, now)
 
     def _set_open_status(self, object_name: str, sf_ids: Iterable[str], status: str, now: datetime | None) -> int:
-        """Move the open rows of these records to ``status`` (no further retry), in short transactions."""
-        now = now or utcnow()
+        """Move the open rows of these records to ``status`` (no further retry)."""
+        values = {"status": status, "next_retry_at": None, "updated_at": now or utcnow()}
+        return self._update_records(_log, object_name, sf_ids, values, _log.c.status != STATUS_SUCCESS)
+
+    def _update_records(
+        self, table: Table, object_name: str, sf_ids: Iterable[str], values: dict[str, Any], *where: Any
+    ) -> int:
+        """Set ``values`` on these records' rows of ``table``; one short transaction per IN chunk."""
         count = 0
         for chunk in _chunks(sorted(sf_ids), IN_CHUNK):
             with write_connection(self.engine) as conn:
                 count += conn.execute(
-                    update(_log)
-                    .where(
-                        _log.c.object_name == object_name,
-                        _log.c.sf_id.in_(chunk),
-                        _log.c.status != STATUS_SUCCESS,
-                    )
-                    .values(status=status, next_retry_at=None, updated_at=now)
+                    update(table)
+                    .where(table.c.object_name == object_name, table.c.sf_id.in_(chunk), *where)
+                    .values(values)
                 ).rowcount
         return count
 

@@ -11,11 +11,11 @@ import time
 from typing import Any
 
 from sf_notion_sync.notion.errors import DeferRequested
-from sf_notion_sync.state.rows import BatchInfo
+from sf_notion_sync.state.rows import BatchInfo, Counters
 
 from .context import SyncContext
 from .iterutil import chunked
-from .outcome import BatchOutcome, Tally
+from .outcome import BatchOutcome
 from .writer import RecordWriter
 
 CHUNK = 200
@@ -55,7 +55,7 @@ def sync_batch(
         run_id,
         index,
         STATUS_DONE if done else STATUS_DEFERRED,
-        counts.to_counters(),
+        counts,
         seconds=seconds,
         record_metric=done and not ctx.dry_run,
         now=ctx.clock(),
@@ -63,11 +63,11 @@ def sync_batch(
     return BatchOutcome(run_id, index, done, next_cursor, round(wait, 3), counts, round(seconds, 3))
 
 
-def _carried(prior: BatchInfo | None) -> Tally:
+def _carried(prior: BatchInfo | None) -> Counters:
     """Counters of the batch's earlier, deferred part (trashes and requests were added to the run then)."""
     if prior is None:
-        return Tally()
-    return Tally(
+        return Counters()
+    return Counters(
         processed=prior.processed,
         created=prior.created,
         updated=prior.updated,

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 ERROR_KEY = "error"
 PROPERTIES_KEY = "properties"
+WARNINGS_KEY = "warnings"
+"""Values Notion gets cut short (truncated, capped, cleared): logged as warnings when written."""
+NOTES_KEY = "notes"
+"""Values only normalised on the way (a URL scheme added): logged as information."""
 INVALID_PROPERTY = "invalid_property"
 
 
@@ -77,13 +81,17 @@ class RecordBuilder:
             id_property = self.ctx.obj.salesforce_id_property
             properties[id_property] = build_property("rich_text", sf_id, property_name=id_property, record_id=sf_id)
             payload = {PROPERTIES_KEY: properties}
-            notes = [str(w) for w in built.warnings] + [str(e) for e in built.nulled]
+            lost = [str(w) for w in built.warnings if w.lossy] + [str(e) for e in built.nulled]
+            notes = [str(w) for w in built.warnings if not w.lossy]
+            if lost:
+                payload[WARNINGS_KEY] = lost
             if notes:
-                payload["warnings"] = notes
+                payload[NOTES_KEY] = notes
         return StagedRecord(
             sf_id=sf_id,
             system_modstamp=parse_sf_datetime(record.get(CURSOR_FIELD)),
             payload=payload,
-            content_hash=content_hash({k: v for k, v in payload.items() if k != "warnings"}, [self.ctx.mapping_version]),
+            content_hash=content_hash({k: v for k, v in payload.items() if k not in (WARNINGS_KEY, NOTES_KEY)},
+                                      [self.ctx.mapping_version]),
             is_deleted=bool(record.get("IsDeleted")),
         )

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sf_notion_sync.state.rows import Counters
-
-
-@dataclass
-class Tally:
-    """Mutable per-batch counters, turned into the store's frozen ``Counters`` when saved."""
-
-    processed: int = 0
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    trashed: int = 0
-    failed: int = 0
-    rate_limited_429s: int = 0
-    notion_requests: int = 0
-
-    def to_counters(self) -> Counters:
-        return Counters(**asdict(self))
-
-    def add(self, other: Tally | Counters) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name, 0))
 
 
 @dataclass
@@ -38,7 +17,7 @@ class BatchOutcome:
     done: bool
     next_cursor: int | None = None
     wait_seconds: float = 0.0
-    counts: Tally = field(default_factory=Tally)
+    counts: Counters = field(default_factory=Counters)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,4 +25,4 @@ class BatchOutcome:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchOutcome:
-        return cls(**{**data, "counts": Tally(**data.get("counts", {}))})
+        return cls(**{**data, "counts": Counters(**data.get("counts", {}))})

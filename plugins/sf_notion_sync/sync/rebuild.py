@@ -2,7 +2,8 @@
 
 Used when the map is empty (a new state database, a lost one) but the database holds pages: without
 it every record would be created again. Pages are listed with created_time windows, so more than
-Notion's 10,000-result query cap are found. Each page's properties are read back into the shape the
+Notion's 10,000-result query cap are found; a minute with more than that (a CSV import) is split by
+prefixes of the Salesforce Id property. Each page's properties are read back into the shape the
 sync writes, so the content hash matches a record that has not changed since and the next run skips
 it instead of rewriting every page.
 """
@@ -32,7 +33,8 @@ def rebuild_record_map(ctx: SyncContext, *, force: bool = False) -> dict[str, An
     if existing and not force:
         return {"rebuilt": 0, "skipped": f"record map already has {existing} entries"}
     types = {p.name: p.type for p in obj.properties} | {obj.salesforce_id_property: "rich_text"}
-    pages = ctx.notion_client().query_windowed(ctx.data_source())
+    id_property = (obj.salesforce_id_property, types[obj.salesforce_id_property])
+    pages = ctx.notion_client().query_windowed(ctx.data_source(), split_property=id_property)
     seen: set[str] = set()
     counts = {"pages": 0, "rebuilt": 0, "without_sf_id": 0, "duplicates": 0}
 

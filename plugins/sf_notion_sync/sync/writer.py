@@ -24,12 +24,11 @@ from typing import Any
 
 from sf_notion_sync.notion.client import ApiResult, ThrottledNotionClient
 from sf_notion_sync.notion.errors import DeferRequested, ErrorKind, NotionApiError
-from sf_notion_sync.state.rows import Failure, LogEntry, RecordMapEntry, StagedRecord
+from sf_notion_sync.state.rows import Counters, Failure, LogEntry, RecordMapEntry, StagedRecord
 
 from .backoff import retry_delay
 from .context import SyncContext
-from .mapping import ERROR_KEY, PROPERTIES_KEY
-from .outcome import Tally
+from .mapping import ERROR_KEY, NOTES_KEY, PROPERTIES_KEY, WARNINGS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class RecordWriter:
     def __init__(self, ctx: SyncContext, *, allow_defer: bool = True) -> None:
         self.ctx = ctx
         self.allow_defer = allow_defer
-        self.tally = Tally()
+        self.tally = Counters()
         self.current_seq: int | None = None
         self._client: ThrottledNotionClient | None = None
         self._baseline = (0, 0)
@@ -123,8 +122,10 @@ class RecordWriter:
             error = payload[ERROR_KEY]
             self._fail(record, OP_UPDATE if entry else OP_CREATE, error["code"], error["message"], fatal=True)
             return
-        for warning in payload.get("warnings", ()):  # shortened or cleared on the way: said where it is written
-            log.info("%s: %s", self.ctx.object_name, warning)
+        for warning in payload.get(WARNINGS_KEY, ()):  # cut short on the way: said where it is written
+            log.warning("%s: %s", self.ctx.object_name, warning)
+        for note in payload.get(NOTES_KEY, ()):
+            log.info("%s: %s", self.ctx.object_name, note)
         if entry is not None:
             self._update(record, entry, payload[PROPERTIES_KEY])
         else:

@@ -7,21 +7,19 @@ import string
 from typing import Any
 from urllib.parse import quote
 
+from sf_notion_sync.notion.constants import PROPERTY_TYPES
+
 from .errors import NotionError, validation
 
-PROPERTY_TYPES = (
-    "title",
-    "rich_text",
-    "number",
-    "select",
-    "multi_select",
-    "date",
-    "checkbox",
-    "email",
-    "phone_number",
-    "url",
-    "relation",
-)
+ANNOTATIONS = {
+    "bold": False,
+    "italic": False,
+    "strikethrough": False,
+    "underline": False,
+    "code": False,
+    "color": "default",
+}
+"""A text item's annotations when a write leaves them out."""
 OPTION_COLORS = ("default", "gray", "brown", "orange", "yellow", "green", "blue", "purple", "pink", "red")
 _ID_ALPHABET = string.ascii_letters + string.digits + "!#$&()*+,-./:;=?@[]^_`{|}~"
 
@@ -35,26 +33,22 @@ def new_option_id() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(4))
 
 
+def text_item(
+    content: str, link: dict[str, Any] | None = None, annotations: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One read-shape rich-text item of type text; ``annotations`` given override the defaults."""
+    return {
+        "type": "text",
+        "text": {"content": content, "link": link},
+        "annotations": {**ANNOTATIONS, **(annotations or {})},
+        "plain_text": content,
+        "href": link["url"] if link else None,
+    }
+
+
 def rich_text(content: str) -> list[dict[str, Any]]:
     """Plain text as a read-shape rich-text array (titles of databases and data sources)."""
-    if not content:
-        return []
-    return [
-        {
-            "type": "text",
-            "text": {"content": content, "link": None},
-            "annotations": {
-                "bold": False,
-                "italic": False,
-                "strikethrough": False,
-                "underline": False,
-                "code": False,
-                "color": "default",
-            },
-            "plain_text": content,
-            "href": None,
-        }
-    ]
+    return [text_item(content)] if content else []
 
 
 def plain_text(items: Any) -> str:

@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from sf_notion_sync.notion.constants import PROPERTY_TYPES
+
 from . import schema as schema_mod
 from .errors import body_failed, too_long, validation
 
@@ -17,14 +19,6 @@ URL_LIMIT = 2000
 PAYLOAD_LIMIT = 500 * 1024
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_ANNOTATIONS = {
-    "bold": False,
-    "italic": False,
-    "strikethrough": False,
-    "underline": False,
-    "code": False,
-    "color": "default",
-}
 
 
 def empty_value(kind: str) -> Any:
@@ -67,7 +61,7 @@ def apply_properties(
 def _convert(prop: dict[str, Any], key: str, raw: Any) -> Any:
     kind = prop["type"]
     if isinstance(raw, dict) and "type" not in raw and kind not in raw:
-        other = next((k for k in raw if k in schema_mod.PROPERTY_TYPES), None)
+        other = next((k for k in raw if k in PROPERTY_TYPES), None)
         if other is not None:
             raise validation(f"{key} is expected to be {kind}.")
     value = raw.get(kind) if isinstance(raw, dict) and kind in raw else raw
@@ -78,15 +72,20 @@ def _convert(prop: dict[str, Any], key: str, raw: Any) -> Any:
     return converter(prop, path, value)
 
 
-def _rich_text(prop: dict[str, Any], path: str, value: Any) -> list[dict[str, Any]]:
+def _array(path: str, value: Any) -> list[Any]:
+    """An array value within Notion's item limit; null clears the property."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise body_failed(path, "should be an array")
     if len(value) > ARRAY_LIMIT:
         raise too_long(path, ARRAY_LIMIT, len(value))
+    return value
+
+
+def _rich_text(prop: dict[str, Any], path: str, value: Any) -> list[dict[str, Any]]:
     out = []
-    for index, item in enumerate(value):
+    for index, item in enumerate(_array(path, value)):
         item_path = f"{path}[{index}]"
         if (
             not isinstance(item, dict)
@@ -102,18 +101,12 @@ def _rich_text(prop: dict[str, Any], path: str, value: Any) -> list[dict[str, An
         link = item["text"].get("link")
         if link is not None and not (isinstance(link, dict) and isinstance(link.get("url"), str)):
             raise body_failed(f"{item_path}.text.link.url", "should be a string")
-        annotations = dict(_ANNOTATIONS)
-        if isinstance(item.get("annotations"), dict):
-            annotations.update({k: v for k, v in item["annotations"].items() if k in _ANNOTATIONS})
-        out.append(
-            {
-                "type": "text",
-                "text": {"content": content, "link": link},
-                "annotations": annotations,
-                "plain_text": content,
-                "href": link["url"] if link else None,
-            }
-        )
+        given = item.get("annotations")
+        if isinstance(given, dict):
+            given = {k: v for k, v in given.items() if k in schema_mod.ANNOTATIONS}
+        else:
+            given = None
+        out.append(schema_mod.text_item(content, link, given))
     return out
 
 
@@ -145,13 +138,7 @@ def _one_option(prop: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 def _multi_select(prop: dict[str, Any], path: str, value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise body_failed(path, "should be an array")
-    if len(value) > ARRAY_LIMIT:
-        raise too_long(path, ARRAY_LIMIT, len(value))
-    return [_one_option(prop, f"{path}[{i}]", item) for i, item in enumerate(value)]
+    return [_one_option(prop, f"{path}[{i}]", item) for i, item in enumerate(_array(path, value))]
 
 
 def _date(prop: dict[str, Any], path: str, value: Any) -> dict[str, Any] | None:
@@ -195,14 +182,8 @@ def _limited_string(limit: int):
 
 
 def _relation(prop: dict[str, Any], path: str, value: Any) -> list[dict[str, str]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise body_failed(path, "should be an array")
-    if len(value) > ARRAY_LIMIT:
-        raise too_long(path, ARRAY_LIMIT, len(value))
     out = []
-    for index, item in enumerate(value):
+    for index, item in enumerate(_array(path, value)):
         page_id = item.get("id") if isinstance(item, dict) else None
         if not isinstance(page_id, str) or not _UUID.match(page_id):
             raise body_failed(

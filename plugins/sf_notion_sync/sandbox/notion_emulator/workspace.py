@@ -48,6 +48,22 @@ def _url(object_id: str, title: str = "") -> str:
     return f"https://www.notion.so/{slug}-{compact}" if slug else f"https://www.notion.so/{compact}"
 
 
+def _new_container(kind: str, object_id: str, title: str, now: str, who: dict[str, str]) -> dict[str, Any]:
+    """The leading fields a new database and its data source have alike."""
+    return {
+        "object": kind,
+        "id": object_id,
+        "created_time": now,
+        "last_edited_time": now,
+        "created_by": who,
+        "last_edited_by": who,
+        "title": schema_mod.rich_text(title),
+        "description": [],
+        "icon": None,
+        "cover": None,
+    }
+
+
 def _title_of(properties: dict[str, Any]) -> str:
     for prop in properties.values():
         if prop["type"] == "title":
@@ -116,16 +132,7 @@ class Workspace:
             raise body_failed("id", "is already the id of a database")
         who = _user(bot_id(creator))
         source = {
-            "object": "data_source",
-            "id": source_id,
-            "created_time": now,
-            "last_edited_time": now,
-            "created_by": who,
-            "last_edited_by": who,
-            "title": schema_mod.rich_text(title),
-            "description": [],
-            "icon": None,
-            "cover": None,
+            **_new_container("data_source", source_id, title, now, who),
             "properties": schema_mod.build_schema(properties, source_id),
             "parent": {"type": "database_id", "database_id": database_id},
             "database_parent": {"type": "workspace", "workspace": True},
@@ -136,16 +143,7 @@ class Workspace:
             "public_url": None,
         }
         database = {
-            "object": "database",
-            "id": database_id,
-            "created_time": now,
-            "last_edited_time": now,
-            "created_by": who,
-            "last_edited_by": who,
-            "title": schema_mod.rich_text(title),
-            "description": [],
-            "icon": None,
-            "cover": None,
+            **_new_container("database", database_id, title, now, who),
             "parent": {"type": "workspace", "workspace": True},
             "is_inline": False,
             "is_locked": False,
