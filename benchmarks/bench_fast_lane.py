@@ -16,20 +16,17 @@ Bounded: the full sync stops after the samples (or --max-seconds).
 from __future__ import annotations
 
 import argparse
-import os
 import ssl
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
+from _common import REAL_RATE, account_contexts, demo_latency_ms, engine_sandbox
 
-REAL_RATE = 3.0
 GOAL_P95_S = 10.0
 
 
@@ -42,42 +39,18 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop everything after this long")
     args = parser.parse_args()
 
-    from simple_salesforce import Salesforce
-
     from sf_notion_sync.config import load_config
-    from sf_notion_sync.notion.client import ThrottledNotionClient
     from sf_notion_sync.notion.constants import FAST_LANE_SHARE
-    from sf_notion_sync.notion.limiter import LANE_BULK, LANE_FAST, build_limiter
-    from sf_notion_sync.sandbox.run import NOTION_TOKEN, start
+    from sf_notion_sync.notion.limiter import LANE_BULK, LANE_FAST
     from sf_notion_sync.state.store import StateStore
-    from sf_notion_sync.sync import (
-        SyncContext,
-        extract_to_staging,
-        finish_run,
-        plan_batches,
-        preflight,
-        sync_batch,
-    )
+    from sf_notion_sync.sync import extract_to_staging, finish_run, plan_batches, preflight, sync_batch
 
     deadline = time.monotonic() + args.max_seconds
-    latency_ms = 250.0 * REAL_RATE / args.rate
-    tmp = Path(tempfile.mkdtemp(prefix="bench-fast-lane-"))
-    with start(tmp / "sandbox", accounts=args.accounts, contacts=10, opportunities=10, notion_rate=args.rate,
-               notion_burst=10, notion_latency_ms=latency_ms) as box:
-        os.environ["REQUESTS_CA_BUNDLE"] = box.ca_bundle
+    latency_ms = demo_latency_ms(args.rate)
+    with engine_sandbox("bench-fast-lane-", args.accounts, args.rate, latency_ms) as (box, tmp):
         config = load_config()
         store = StateStore.from_url(f"sqlite:///{tmp / 'state.db'}")
-
-        def context(run_id: str, lane: str) -> SyncContext:
-            def notion() -> ThrottledNotionClient:
-                limiter = build_limiter(NOTION_TOKEN, rate=box.notion_rate, burst=max(1, box.notion_burst // 2),
-                                        engine=store.engine, reserved_share=FAST_LANE_SHARE)
-                return ThrottledNotionClient(NOTION_TOKEN, base_url=box.notion_url, limiter=limiter, lane=lane)
-
-            def salesforce() -> Salesforce:
-                return Salesforce(instance_url=box.salesforce_url, session_id=box.session_id)
-
-            return SyncContext(config, "Account", store, notion, salesforce, run_id, dag_id="bench")
+        context = account_contexts(box, config, store, FAST_LANE_SHARE)
 
         print(f"{args.accounts} Accounts in the background full sync, budget R={args.rate:g} req/s"
               f" ({args.rate / REAL_RATE:g} x real), reserved share {FAST_LANE_SHARE:g}, latency {latency_ms:.0f} ms,"

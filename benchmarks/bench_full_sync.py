@@ -10,54 +10,31 @@ achieved Notion req/s / R, the busiest 10 s window of the emulator's own log / R
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
+from _common import account_contexts, demo_latency_ms, engine_sandbox
 
 
-def run_once(box, config, store_url: str, run_id: str, workers: int, token: str, share: float) -> dict:
-    from simple_salesforce import Salesforce
-
-    from sf_notion_sync.notion.client import ThrottledNotionClient
-    from sf_notion_sync.notion.limiter import build_limiter
+def run_once(box, config, store_url: str, run_id: str, workers: int, share: float) -> dict:
     from sf_notion_sync.state.store import StateStore
-    from sf_notion_sync.sync import (
-        SyncContext,
-        extract_to_staging,
-        finish_run,
-        plan_batches,
-        preflight,
-        sync_batch,
-    )
+    from sf_notion_sync.sync import extract_to_staging, finish_run, plan_batches, preflight, sync_batch
 
     store = StateStore.from_url(store_url)
-
-    def notion() -> ThrottledNotionClient:
-        limiter = build_limiter(token, rate=box.notion_rate, burst=max(1, box.notion_burst // 2), engine=store.engine,
-                                reserved_share=share)
-        return ThrottledNotionClient(token, base_url=box.notion_url, limiter=limiter)
-
-    def salesforce() -> Salesforce:
-        return Salesforce(instance_url=box.salesforce_url, session_id=box.session_id)
-
-    def context() -> SyncContext:
-        return SyncContext(config, "Account", store, notion, salesforce, run_id, dag_id="bench")
+    context = account_contexts(box, config, store, share)
 
     started = time.monotonic()
-    preflight(context())
-    extracted = extract_to_staging(context())
+    preflight(context(run_id))
+    extracted = extract_to_staging(context(run_id))
     extract_s = time.monotonic() - started
-    batches = plan_batches(context())
+    batches = plan_batches(context(run_id))
 
     def one(batch: dict) -> dict:
-        ctx = context()
+        ctx = context(run_id)
         try:
             return sync_batch(ctx, batch, allow_defer=False).to_dict()
         finally:
@@ -65,7 +42,7 @@ def run_once(box, config, store_url: str, run_id: str, workers: int, token: str,
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, batches))
-    summary = finish_run(context())
+    summary = finish_run(context(run_id))
     summary.update(extract_s=round(extract_s, 1), staged=extracted["staged"], planned_batches=len(batches),
                    wall_s=round(time.monotonic() - started, 1))
     return summary
@@ -96,13 +73,9 @@ def main() -> int:
     share = FAST_LANE_SHARE if args.fast_lane_share is None else args.fast_lane_share
 
     from sf_notion_sync.config import load_config
-    from sf_notion_sync.sandbox.run import NOTION_TOKEN, start
 
-    latency_ms = 250.0 * 3.0 / args.rate
-    tmp = Path(tempfile.mkdtemp(prefix="bench-full-sync-"))
-    with start(tmp / "sandbox", accounts=args.accounts, contacts=10, opportunities=10, notion_rate=args.rate,
-               notion_burst=10, notion_latency_ms=latency_ms) as box:
-        os.environ["REQUESTS_CA_BUNDLE"] = box.ca_bundle
+    latency_ms = demo_latency_ms(args.rate)
+    with engine_sandbox("bench-full-sync-", args.accounts, args.rate, latency_ms) as (box, tmp):
         config = load_config()
         store_url = f"sqlite:///{tmp / 'state.db'}"
         print(f"{args.accounts} Accounts, budget R={args.rate:g} req/s, latency {latency_ms:.0f} ms,"
@@ -111,8 +84,7 @@ def main() -> int:
         results = []
         for label in ("first run", "unchanged re-run"):
             since = time.time()
-            summary = run_once(box, config, store_url, f"bench-{uuid.uuid4().hex[:8]}", args.workers, NOTION_TOKEN,
-                               share)
+            summary = run_once(box, config, store_url, f"bench-{uuid.uuid4().hex[:8]}", args.workers, share)
             log = httpx.get(f"{box.notion_url}/_sandbox/requests", params={"since": since}, timeout=60).json()
             served = [r for r in log if r["path"].startswith("/v1/")]
             limited = sum(1 for r in served if r["status"] == 429)

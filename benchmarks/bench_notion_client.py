@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import multiprocessing
-import socket
 import statistics
 import tempfile
 import time
@@ -56,14 +55,6 @@ def _worker(base_url: str, db_url: str, data_source_id: str, commands, results) 
     engine.dispose()
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -77,11 +68,12 @@ def main() -> int:
     parser.add_argument("--budget-s", type=float, default=300.0, help="stop the whole benchmark after this")
     args = parser.parse_args()
 
+    from sf_notion_sync.local.runtime import reachable
     from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
     from sf_notion_sync.state.db import make_engine, upgrade
 
     deadline = time.time() + args.budget_s
-    backends = ["sql"] + (["redis"] if _reachable("127.0.0.1", 6379) else [])
+    backends = ["sql"] + (["redis"] if reachable("127.0.0.1", 6379, timeout=0.5) else [])
     tmp = Path(tempfile.mkdtemp(prefix="bench_notion_"))
     db_url = f"sqlite:///{tmp / 'state.db'}"
     upgrade(make_engine(db_url))

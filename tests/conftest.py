@@ -7,10 +7,11 @@ SF_NOTION_SYNC_REQUIRE_SERVICES=1 so that an unreachable service fails the run i
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
+
+from sf_notion_sync.local.runtime import reachable
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -18,14 +19,6 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 def _services_required() -> bool:
     return os.environ.get("SF_NOTION_SYNC_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def _unavailable(what: str) -> None:
@@ -38,7 +31,7 @@ def _unavailable(what: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_url():
     """A throw-away PostgreSQL database for this test session, dropped at the end."""
-    if not _reachable(PG_HOST, PG_PORT):
+    if not reachable(PG_HOST, PG_PORT):
         _unavailable(f"PostgreSQL on {PG_HOST}:{PG_PORT}")
     import sqlalchemy as sa
 
@@ -57,7 +50,7 @@ def postgres_url():
 @pytest.fixture(scope="session")
 def redis_url():
     """A Redis URL on a database index the tests own; keys are namespaced per test by the caller."""
-    if not _reachable(REDIS_HOST, REDIS_PORT):
+    if not reachable(REDIS_HOST, REDIS_PORT):
         _unavailable(f"Redis on {REDIS_HOST}:{REDIS_PORT}")
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from sf_notion_sync.salesforce import soql
 from sf_notion_sync.salesforce.extract import (
     DeletedWindowMissed,
     ExtractError,
@@ -18,6 +17,8 @@ from sf_notion_sync.salesforce.extract import (
     extract,
 )
 from sf_notion_sync.salesforce.soql import ObjectSchema
+
+pytestmark = pytest.mark.usefixtures("fresh_describe_cache")
 
 TYPES = {
     "Id": "id",
@@ -116,13 +117,6 @@ class FakeSalesforce:
 
     def __getattr__(self, name):
         return FakeSObject(self, name)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    soql.clear_describe_cache()
-    yield
-    soql.clear_describe_cache()
 
 
 def test_small_count_uses_rest_and_normalises_json_numbers():

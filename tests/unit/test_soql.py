@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
-from sf_notion_sync.salesforce import soql
 from sf_notion_sync.salesforce.soql import (
     ObjectSchema,
     SoqlError,
@@ -20,6 +19,8 @@ from sf_notion_sync.salesforce.soql import (
     describe_object,
     quote,
 )
+
+pytestmark = pytest.mark.usefixtures("fresh_describe_cache")
 
 ACCOUNT = ObjectSchema(
     name="Account",
@@ -58,13 +59,6 @@ class FakeSalesforce:
 
     def __getattr__(self, name):
         return FakeSObject(self, name)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    soql.clear_describe_cache()
-    yield
-    soql.clear_describe_cache()
 
 
 @pytest.mark.parametrize(

@@ -193,6 +193,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections on host:port (a database or Redis, say) within `timeout` s."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 @contextmanager
 def running_airflow(home: Path, extra_env: Mapping[str, str], dag_ids: Iterable[str],
                     timeout: float = 240) -> Iterator[LocalAirflow]:
