@@ -1,9 +1,9 @@
 """The DAGs under a real Airflow: API server, scheduler, DAG processor and triggerer on SQLite,
 LocalExecutor, against the sandbox emulators.
 
-One Airflow for the module (it is the slow part). The full sync of Account runs through the
-scheduler; the Notion emulator answers the first page create with 429 Retry-After: 30, so the
-batch must show up as `deferred` (held by the triggerer, not a worker) and then complete.
+The Airflow is the session's shared one (conftest), fresh for this module. The full sync of Account
+runs through the scheduler; the Notion emulator answers the first page create with 429 Retry-After: 30,
+so the batch must show up as `deferred` (held by the triggerer, not a worker) and then complete.
 """
 
 from __future__ import annotations
@@ -13,28 +13,11 @@ import time
 import httpx
 import pytest
 
-from sf_notion_sync.local.runtime import running_airflow
-from sf_notion_sync.sandbox.run import start
+from tests.integration._airflow_stack import ACCOUNTS, wait_for_deferred_batch
 
 pytestmark = pytest.mark.airflow_e2e
 
-ACCOUNTS = 120
 DAG_ID = "sf_notion_full_sync__account"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    with start(tmp_path_factory.mktemp("sandbox"), accounts=ACCOUNTS, contacts=10, opportunities=10,
-               notion_rate=50, notion_burst=20, notion_latency_ms=0) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def airflow(sandbox, tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow")
-    env = {**sandbox.env(), "AIRFLOW_CONN_SYNC_STATE_DB": f"sqlite:///{home / 'state.db'}"}
-    with running_airflow(home, env, [DAG_ID]) as local:
-        yield local
 
 
 def _notion(sandbox, method: str, path: str, **kwargs):
@@ -59,20 +42,12 @@ def test_dags_parse_without_import_errors(airflow):
     assert {DAG_ID, "sf_notion_incremental__account", "sf_notion_retry"} <= dag_ids
 
 
-def test_full_sync_defers_on_retry_after_then_completes(airflow, sandbox):
-    _notion(sandbox, "POST", "/_sandbox/script", json={"responses": [
+def test_full_sync_defers_on_retry_after_then_completes(airflow, airflow_sandbox):
+    _notion(airflow_sandbox, "POST", "/_sandbox/script", json={"responses": [
         {"status": 429, "retry_after": 30, "method": "POST", "path_prefix": "/v1/pages", "count": 1}]})
     run_id = airflow.trigger(DAG_ID)
 
-    deferred_seen, deadline = False, time.monotonic() + 240
-    while not deferred_seen and time.monotonic() < deadline:
-        states = {ti["state"] for ti in airflow.task_instances(DAG_ID, run_id) if ti["task_id"] == "sync_batch"}
-        deferred_seen = "deferred" in states
-        if airflow.run_state(DAG_ID, run_id) in ("success", "failed"):
-            break
-        time.sleep(0.5)
-    assert deferred_seen, "no sync_batch task was ever in state deferred after Retry-After: 30"
-
+    wait_for_deferred_batch(airflow, DAG_ID, run_id)
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"
     batches = [ti for ti in airflow.task_instances(DAG_ID, run_id) if ti["task_id"] == "sync_batch"]
     assert batches and all(ti["state"] == "success" for ti in batches)
@@ -81,15 +56,15 @@ def test_full_sync_defers_on_retry_after_then_completes(airflow, sandbox):
     summary = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/finish/xcomEntries/return_value")["value"]
     assert summary["total"] == ACCOUNTS
     assert summary["created"] + summary["failed"] == ACCOUNTS
-    pages = _page_ids_by_sf_id(sandbox)
+    pages = _page_ids_by_sf_id(airflow_sandbox)
     assert all(len(ids) == 1 for ids in pages.values()), "a Salesforce record has more than one page"
     assert len(pages) == summary["created"]
 
 
-def test_second_full_sync_sends_no_notion_write(airflow, sandbox):
+def test_second_full_sync_sends_no_notion_write(airflow, airflow_sandbox):
     since = time.time()
     run_id = airflow.trigger(DAG_ID)
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"
-    log = _notion(sandbox, "GET", f"/_sandbox/requests?since={since}")
+    log = _notion(airflow_sandbox, "GET", f"/_sandbox/requests?since={since}")
     writes = [r for r in log if r["method"] in ("POST", "PATCH") and r["path"].startswith("/v1/pages")]
     assert writes == []

@@ -1,9 +1,10 @@
 """Incremental sync, chaining, deletes/undeletes, the fast lane and deferral under a real Airflow.
 
-One Airflow for the module (its start-up is most of the time). After a full sync, the sandbox
-mutates, deletes and undeletes Accounts between incremental runs; a run whose share (`max_records`)
-is smaller than the backlog must chain the next run at once; the fast lane is driven through the
-`sync-records` CLI; a scripted 429 with Retry-After 60 must put the run's sync_batch in `deferred`.
+The Airflow is the session's shared one (conftest), fresh for this module. After a full sync, the
+sandbox mutates, deletes and undeletes Accounts between incremental runs; a run whose share
+(`max_records`) is smaller than the backlog must chain the next run at once; the fast lane is driven
+through the `sync-records` CLI; a scripted 429 with Retry-After 60 must put the run's sync_batch in
+`deferred`.
 Unpausing a scheduled DAG also makes the scheduler start a run for the latest interval:
 max_active_runs=1 serialises it with ours, and every assertion tolerates it.
 """
@@ -20,33 +21,16 @@ from simple_salesforce import Salesforce
 
 from sf_notion_sync.cli import main as cli_main
 from sf_notion_sync.config import load_config
-from sf_notion_sync.local.runtime import running_airflow
+from sf_notion_sync.local.runtime import TERMINAL_RUN_STATES
 from sf_notion_sync.notion.errors import PropertyValueError
 from sf_notion_sync.notion.properties import build_property
-from sf_notion_sync.sandbox.run import start
 from sf_notion_sync.state.db import make_engine
 from sf_notion_sync.state.store import StateStore
+from tests.integration._airflow_stack import AirflowStack, poll, wait_for_deferred_batch
 
 pytestmark = pytest.mark.airflow_e2e
 
-ACCOUNTS = 80
 FULL, INCREMENTAL, FAST = "sf_notion_full_sync__account", "sf_notion_incremental__account", "sf_notion_fast_lane"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    with start(tmp_path_factory.mktemp("sandbox"), accounts=ACCOUNTS, contacts=10, opportunities=10,
-               notion_rate=50, notion_burst=20, notion_latency_ms=0) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def airflow(sandbox, tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow")
-    env = {**sandbox.env(), "AIRFLOW_CONN_SYNC_STATE_DB": f"sqlite:///{home / 'state.db'}"}
-    with running_airflow(home, env, (FULL, INCREMENTAL, FAST)) as local:
-        local.state_url = env["AIRFLOW_CONN_SYNC_STATE_DB"]
-        yield local
 
 
 def _control(base: str, method: str, path: str, body: dict | None = None,
@@ -69,13 +53,9 @@ def _run(airflow, dag_id: str, conf: dict | None = None, timeout: float = 300) -
 
 def _settle(airflow, dag_id: str, timeout: float = 300) -> None:
     """Wait (bounded) until no run of the DAG is queued or running, e.g. the one unpausing scheduled."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-        if all(r["state"] in ("success", "failed") for r in runs):
-            return
-        time.sleep(1)
-    raise AssertionError(f"runs of {dag_id} still active after {timeout}s")
+    poll(lambda: all(r["state"] in TERMINAL_RUN_STATES
+                     for r in airflow.api("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]),
+         f"every run of {dag_id} finished", timeout, interval=1)
 
 
 def _next_second() -> None:
@@ -110,7 +90,7 @@ def _pages(sandbox) -> dict[str, dict[str, Any]]:
     return by_id
 
 
-def assert_notion_mirrors_salesforce(sandbox, airflow, trashed: set[str], monkeypatch) -> None:
+def assert_notion_mirrors_salesforce(sandbox, state_url: str, trashed: set[str], monkeypatch) -> None:
     """Every mapped field of every live record equals Salesforce (as the property builders render it);
     records that cannot be written are in sync_log instead; `trashed` pages are in the trash."""
     obj = load_config().objects["Account"]
@@ -119,7 +99,7 @@ def assert_notion_mirrors_salesforce(sandbox, airflow, trashed: set[str], monkey
     fields = ", ".join(["Id", *(p.field for p in obj.properties)])
     records = {r["Id"]: r for r in sf.query_all_iter(f"SELECT {fields} FROM Account")}
     pages = _pages(sandbox)
-    failed = set(StateStore(make_engine(airflow.state_url)).open_failures("Account"))
+    failed = set(StateStore(make_engine(state_url)).open_failures("Account"))
     assert set(records) - failed <= {i for i, p in pages.items() if not p["in_trash"]}
     assert trashed and all(pages[i]["in_trash"] for i in trashed)
     assert not set(records) & trashed
@@ -138,12 +118,13 @@ def assert_notion_mirrors_salesforce(sandbox, airflow, trashed: set[str], monkey
     assert compared >= (len(records) - len(failed)) * len(obj.properties) * 0.9
 
 
-def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, sandbox, monkeypatch):
+def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, airflow_sandbox,
+                                                                 airflow_stack: AirflowStack, monkeypatch):
     _run(airflow, FULL)
     _run(airflow, INCREMENTAL)  # the first incremental run sets the watermarks (a full read + reconcile)
     _settle(airflow, INCREMENTAL)
 
-    changed = _mutate(sandbox, update=12, delete=4)
+    changed = _mutate(airflow_sandbox, update=12, delete=4)
     _next_second()
     first = _run(airflow, INCREMENTAL, {"max_records": 5})
     tis = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(INCREMENTAL, first)}
@@ -153,16 +134,17 @@ def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, sandbo
     assert len(chained) == 1
     assert airflow.wait_for_run(INCREMENTAL, chained[0], timeout=300) == "success"
 
-    back = _mutate(sandbox, undelete=2)
+    back = _mutate(airflow_sandbox, undelete=2)
     assert set(back["undeleted"]) <= set(changed["deleted"])
     _run(airflow, INCREMENTAL)
-    assert_notion_mirrors_salesforce(sandbox, airflow, set(changed["deleted"]) - set(back["undeleted"]), monkeypatch)
-    pages = _pages(sandbox)
+    trashed = set(changed["deleted"]) - set(back["undeleted"])
+    assert_notion_mirrors_salesforce(airflow_sandbox, airflow_stack.state_url, trashed, monkeypatch)
+    pages = _pages(airflow_sandbox)
     assert all(not pages[i]["in_trash"] for i in back["undeleted"]), "undeleted records come back"
 
 
-def test_fast_lane_from_the_cli(airflow, sandbox, capsys):
-    sf_id = _mutate(sandbox, update=1)["updated"][0]
+def test_fast_lane_from_the_cli(airflow, airflow_sandbox, capsys):
+    sf_id = _mutate(airflow_sandbox, update=1)["updated"][0]
     airflow.api("PATCH", f"/dags/{FAST}", json={"is_paused": False})
     code = cli_main(["sync-records", "--object", "Account", "--ids", sf_id, "--base-url", airflow.api_url,
                      "--wait", "--timeout", "300"])
@@ -175,16 +157,10 @@ def test_fast_lane_from_the_cli(airflow, sandbox, capsys):
     assert batch and all(ti["priority_weight"] >= 100 for ti in batch)
 
 
-def test_retry_after_60_defers_the_batch(airflow, sandbox):
+def test_retry_after_60_defers_the_batch(airflow, airflow_sandbox):
     _settle(airflow, INCREMENTAL)
-    _mutate(sandbox, update=3)
-    _control(sandbox.notion_url, "POST", "/_sandbox/script", {"responses": [
+    _mutate(airflow_sandbox, update=3)
+    _control(airflow_sandbox.notion_url, "POST", "/_sandbox/script", {"responses": [
         {"status": 429, "retry_after": 60, "method": "PATCH", "path_prefix": "/v1/pages", "count": 1}]})
     run_id = airflow.trigger(INCREMENTAL)
-    deferred, deadline = False, time.monotonic() + 240
-    while not deferred and time.monotonic() < deadline:
-        states = {ti["state"] for ti in airflow.task_instances(INCREMENTAL, run_id) if ti["task_id"] == "sync_batch"}
-        deferred = "deferred" in states
-        assert airflow.run_state(INCREMENTAL, run_id) != "failed"
-        time.sleep(0.5)
-    assert deferred, "the sync_batch never went to state deferred after Retry-After: 60"
+    wait_for_deferred_batch(airflow, INCREMENTAL, run_id)

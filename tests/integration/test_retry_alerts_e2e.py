@@ -10,14 +10,12 @@ go to a real SMTP server (aiosmtpd) and an HTTP webhook receiver, both on loopba
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from sf_notion_sync.sync import (
     sync_batch,
 )
 from sf_notion_sync.sync.retry import select_due
+from tests.integration._webhook import WebhookReceiver
 from tests.integration.test_sync_engine_e2e import (  # noqa: F401 (sandbox: the fixture)
     ACCOUNTS,
     CONFIG,
@@ -90,28 +89,9 @@ def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
 
 @pytest.fixture
 def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AIRFLOW_CONN_ALERT_WEBHOOK", json.dumps({
-        "conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http",
-        "password": WEBHOOK_TOKEN, "extra": {"endpoint": "hooks/sync"}}))
-    yield received
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("AIRFLOW_CONN_ALERT_WEBHOOK", receiver.connection(WEBHOOK_TOKEN))
+        yield receiver.received
 
 
 def _with_alerts(path: Path) -> Path:

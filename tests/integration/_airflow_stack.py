@@ -1,0 +1,122 @@
+"""One real Airflow (API server, scheduler, DAG processor, triggerer; SQLite, LocalExecutor) and one
+sandbox for all the airflow_e2e modules of tests/integration: starting Airflow is most of their time.
+
+`AirflowStack.fresh()` gives each module a clean slate instead of a new Airflow: every DAG paused and
+every unfinished run failed, the emulators reset, and a state database of its own (the metastore
+connection sync_state_db, so it can change while Airflow runs). Failed-run alerts go to a webhook
+receiver on loopback, named in the stack's copy of sync.yaml.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import yaml
+
+from sf_notion_sync.config import config_path, load_config
+from sf_notion_sync.local.runtime import TERMINAL_RUN_STATES, LocalAirflow, running_airflow
+from sf_notion_sync.sandbox.run import Sandbox, ensure_databases, start
+from tests.integration._webhook import WebhookReceiver
+
+ACCOUNTS = 100
+WEBHOOK_CONN_ID = "alert_webhook"
+WEBHOOK_TOKEN = "airflow-e2e-webhook-token"
+DAG_IDS = ("sf_notion_full_sync__account", "sf_notion_incremental__account", "sf_notion_fast_lane",
+           "sf_notion_retry")
+RETRY_DELAY_CAP_S = 2
+"""[core] max_task_retry_delay: a run that fails for real spends all its retries in seconds, not minutes."""
+ACTIVE_TASK_STATES = ("queued", "scheduled", "running", "deferred", "up_for_retry", "up_for_reschedule",
+                      "restarting")
+
+T = TypeVar("T")
+
+
+def poll(check: Callable[[], T], what: str, timeout: float, interval: float = 0.5) -> T:
+    """`check()` until it is truthy, at most timeout/interval times and `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 1):
+        if result := check():
+            return result
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+
+
+def wait_for_deferred_batch(airflow: LocalAirflow, dag_id: str, run_id: str, timeout: float = 240) -> None:
+    """Until a sync_batch of the run is `deferred` (held by the triggerer, not a worker); a run that
+    ends first never deferred, which fails at once rather than at the timeout."""
+
+    def deferred() -> bool:
+        tis = airflow.task_instances(dag_id, run_id)
+        if any(ti["task_id"] == "sync_batch" and ti["state"] == "deferred" for ti in tis):
+            return True
+        state = airflow.run_state(dag_id, run_id)
+        assert state not in TERMINAL_RUN_STATES, f"{run_id} ended {state} and no sync_batch was ever deferred"
+        return False
+
+    poll(deferred, f"a deferred sync_batch in {dag_id} {run_id}", timeout)
+
+
+def _alerting_config(path: Path) -> Path:
+    """sync.yaml as shipped, but with the alert webhook set (the DAG processor reads it at parse time)."""
+    data = yaml.safe_load(config_path().read_text())
+    data["defaults"]["alerts"]["webhook_conn_id"] = WEBHOOK_CONN_ID
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@dataclass
+class AirflowStack:
+    airflow: LocalAirflow
+    sandbox: Sandbox
+    webhook: WebhookReceiver
+    state_url: str = ""
+
+    @classmethod
+    @contextmanager
+    def running(cls, root: Path) -> Iterator[AirflowStack]:
+        """Sandbox, webhook receiver and Airflow: their addresses are fixed in Airflow's env at start."""
+        with start(root / "sandbox", accounts=ACCOUNTS, contacts=10, opportunities=10, notion_rate=50,
+                   notion_burst=20, notion_latency_ms=0) as box, WebhookReceiver() as webhook:
+            env = {**box.env(), f"AIRFLOW_CONN_{WEBHOOK_CONN_ID.upper()}": webhook.connection(WEBHOOK_TOKEN),
+                   "SF_NOTION_SYNC_CONFIG": str(_alerting_config(root / "sync.yaml")),
+                   "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": str(RETRY_DELAY_CAP_S)}
+            with running_airflow(root / "airflow", env, DAG_IDS) as local:
+                yield cls(local, box, webhook)
+
+    def fresh(self, state_dir: Path) -> None:
+        """Nothing left of the previous module: no active run, fresh emulators, a new state database."""
+        self._stop_runs()
+        self._reset_sandbox()
+        self.webhook.received.clear()
+        self.state_url = f"sqlite:///{state_dir / 'state.db'}"
+        self.airflow.api("PATCH", "/connections", json={"actions": [{
+            "action": "create", "action_on_existence": "overwrite",
+            "entities": [{"connection_id": "sync_state_db", "conn_type": "generic", "host": self.state_url}]}]})
+
+    def _stop_runs(self, timeout: float = 120) -> None:
+        """Pause every DAG (no scheduled run starts) and fail every unfinished run, e.g. one deferred on
+        a Retry-After; then wait (bounded) until the scheduler holds no active task of them."""
+        api = self.airflow.api
+        api("PATCH", "/dags?dag_id_pattern=~", json={"is_paused": True})
+        for run in api("GET", "/dags/~/dagRuns?state=queued&state=running&limit=100")["dag_runs"]:
+            api("PATCH", f"/dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+        states = "&".join(f"state={s}" for s in ACTIVE_TASK_STATES)
+        poll(lambda: not api("GET", f"/dags/~/dagRuns/~/taskInstances?{states}&limit=1")["total_entries"],
+             "no active task after failing the runs", timeout)
+
+    def _reset_sandbox(self) -> None:
+        box = self.sandbox
+        httpx.post(f"{box.notion_url}/_sandbox/script", json={"clear": True}, timeout=30).raise_for_status()
+        httpx.post(f"{box.notion_url}/_sandbox/reset", timeout=30).raise_for_status()
+        ensure_databases(box.notion_url, box.notion_token, load_config())
+        httpx.post(f"{box.salesforce_url}/_sandbox/reset", timeout=30,
+                   verify=ssl.create_default_context(cafile=box.ca_bundle)).raise_for_status()

@@ -1,0 +1,33 @@
+"""The real Airflow shared by the airflow_e2e modules (see _airflow_stack): started once, on first use,
+made fresh for each module that asks for `airflow`.
+Package scope: it stops when tests/integration is done, not after the unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from sf_notion_sync.local.runtime import LocalAirflow
+from sf_notion_sync.sandbox.run import Sandbox
+from tests.integration._airflow_stack import AirflowStack
+
+
+@pytest.fixture(scope="package")
+def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    """Started on first use; ask for `airflow` as well, so the module gets it fresh."""
+    with AirflowStack.running(tmp_path_factory.mktemp("airflow-e2e")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def airflow(airflow_stack: AirflowStack, tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
+    """The shared Airflow with no run, page, mutation or sync state left by another module."""
+    airflow_stack.fresh(tmp_path_factory.mktemp("state"))
+    return airflow_stack.airflow
+
+
+@pytest.fixture(scope="module")
+def airflow_sandbox(airflow: LocalAirflow, airflow_stack: AirflowStack) -> Sandbox:
+    """The emulators the shared Airflow talks to (reset by `airflow` for this module)."""
+    return airflow_stack.sandbox
