@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sf_notion_sync.state.db import make_engine
+from sf_notion_sync.state.store import StateStore
 from tests.integration._airflow_stack import WEBHOOK_TOKEN, AirflowStack, poll
 
 pytestmark = pytest.mark.airflow_e2e
@@ -52,3 +54,30 @@ def test_failed_run_alerts_the_webhook_without_secrets(airflow, airflow_sandbox,
     text = json.dumps(body)
     for secret in (airflow_sandbox.notion_token, airflow_sandbox.session_id, WEBHOOK_TOKEN):
         assert secret not in text, "a token is in the alert"
+
+
+def test_failed_batches_fail_the_run_after_its_summary(airflow, airflow_sandbox, airflow_stack: AirflowStack):
+    """`finish` runs whatever happened upstream (all_done) and is the DAG's leaf: when batches failed it
+    still stores the summary, then fails at once, so the DAG run is failed (not green) and alerts."""
+    _script(airflow_sandbox.notion_url, {"clear": True, "responses": [
+        {"status": 401, "method": "POST", "path_prefix": "/v1/pages", "count": 1000}]})  # token revoked mid-run
+    try:
+        run_id = airflow.trigger(DAG_ID)
+        assert airflow.wait_for_run(DAG_ID, run_id, timeout=240) == "failed"
+    finally:
+        _script(airflow_sandbox.notion_url, {"clear": True})
+    tis = airflow.task_instances(DAG_ID, run_id)
+    states = {(ti["task_id"], ti["map_index"]): ti for ti in tis}
+    assert states[("preflight", -1)]["state"] == states[("extract", -1)]["state"] == "success"
+    batches = [ti for ti in tis if ti["task_id"] == "sync_batch"]
+    assert batches and all(ti["state"] == "failed" for ti in batches), batches
+    finish = states[("finish", -1)]
+    assert finish["state"] == "failed" and finish["try_number"] == 1, "finish must fail once, not retry"
+
+    store = StateStore(make_engine(airflow_stack.state_url))
+    run = store.get_run(run_id)
+    store.engine.dispose()
+    assert run is not None and run.status == "incomplete" and run.failed == 0, run  # no record blamed
+    assert poll(lambda: any(w["body"]["kind"] == "dag_failed" and w["body"]["facts"].get("run_id") == run_id
+                            for w in airflow_stack.webhook.received) or None,
+                f"the dag_failed alert of {run_id}", timeout=120)

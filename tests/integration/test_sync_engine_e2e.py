@@ -22,7 +22,7 @@ from simple_salesforce import Salesforce
 
 from sf_notion_sync.config import load_config
 from sf_notion_sync.notion.client import ThrottledNotionClient
-from sf_notion_sync.notion.errors import PropertyValueError
+from sf_notion_sync.notion.errors import NotionApiError, PropertyValueError
 from sf_notion_sync.notion.limiter import MemoryBackend, NotionRateLimiter, token_fingerprint
 from sf_notion_sync.notion.properties import build_property
 from sf_notion_sync.salesforce.soql import clear_describe_cache
@@ -318,6 +318,28 @@ def test_leftover_intent_and_retry_of_transient_failures(sandbox: Sandbox) -> No
     retry = run_sync(sandbox, store, "retry-1", record_ids=due)
     assert retry["created"] == 3 and retry["failed"] == 0
     assert store.open_failures("Account") == {} and store.open_intents("Account") == []
+    assert_mirrors_salesforce(sandbox)
+
+
+def test_revoked_token_stops_the_batch_and_blames_no_record(sandbox: Sandbox) -> None:
+    store = make_store(sandbox.state_url)
+    ctx = sandbox.context("revoked", store)
+    extract_to_staging(ctx)
+    batch = plan_batches(ctx, batch_size=ACCOUNTS)[0]
+    sandbox.script({"status": 401, "method": "POST", "path_prefix": "/v1/pages", "count": 5})
+    started = time.time()
+    with pytest.raises(NotionApiError, match="unauthorized") as raised:
+        sync_batch(ctx, batch)
+    assert raised.value.stops_run
+    log = sandbox.control(sandbox.notion_url, "GET", f"/_sandbox/requests?since={started}")
+    assert [r["status"] for r in log if r["method"] == "POST"] == [401], "one refusal is enough to stop"
+    assert store.open_failures("Account") == {} and store.open_intents("Account") == []
+    assert store.get_batch("revoked", batch["batch_index"]).status != "done"
+
+    sandbox.control(sandbox.notion_url, "POST", "/_sandbox/script", {"clear": True})
+    again = sync_batch(sandbox.context("revoked", store), batch)  # the task's retry, the token fixed
+    assert again.done and again.counts.created == ACCOUNTS
+    assert finish_run(ctx)["status"] == "success"
     assert_mirrors_salesforce(sandbox)
 
 

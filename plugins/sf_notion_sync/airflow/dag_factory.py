@@ -122,14 +122,23 @@ def reconcile(object_name: str, extracted: dict[str, Any], params: dict | None =
 
 @task(task_id="finish", trigger_rule="all_done")
 def finish(object_name: str) -> dict[str, Any]:
-    """Summary of the run (counts, duration, achieved req/s vs budget), logged and stored."""
+    """Summary of the run (counts, duration, achieved req/s vs budget), logged and stored; then fails
+    when an upstream task failed, so that the DAG run (whose leaf this is) fails and alerts too."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from sf_notion_sync.airflow.notifiers import deliver
+    from sf_notion_sync.airflow.upstream import failed_upstream
     from sf_notion_sync.alerts import alerts_after_run
     from sf_notion_sync.sync import finish_run
 
+    context = get_current_context()
+    failed = failed_upstream(context)
     # a reconcile task that failed or was skipped upstream left no result (this DAG may have none)
-    reconciled = get_current_context()["ti"].xcom_pull(task_ids="reconcile") is not None
+    reconciled = context["ti"].xcom_pull(task_ids="reconcile") is not None
     with _sync_context(object_name) as ctx:
+        if ctx.store.get_run(ctx.run_id) is None:
+            raise AirflowFailException(f"{object_name}: nothing was staged, so there is no run to summarise; "
+                                       f"failed upstream: {', '.join(failed) or 'none'} (see their logs)")
         summary = finish_run(ctx, reconciled=reconciled)
         run = ctx.store.get_run(ctx.run_id)
         alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at,
@@ -138,6 +147,9 @@ def finish(object_name: str) -> dict[str, Any]:
         summary["alerts"] = {"kinds": [a.kind for a in alerts], "sent": deliver(alerts, ctx.obj.alerts)}
     for key, value in summary.items():
         print(f"{key:<24} {value}")
+    if failed:
+        raise AirflowFailException(f"run {summary['run_id']} is {summary['status']} (summary stored): "
+                                   f"failed upstream: {', '.join(failed)}")
     return summary
 
 

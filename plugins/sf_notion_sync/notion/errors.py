@@ -42,6 +42,9 @@ FATAL_CODES = frozenset(
         "invalid_request",
     }
 )
+RUN_LEVEL_CODES = frozenset({"unauthorized", "restricted_resource", "missing_version", "invalid_request_url"})
+"""Errors about the token, its access or the request itself, not one record: every other record
+would fail the same way, so a batch stops at the first instead of marking each record failed."""
 TIMEOUT_CODE = "timeout"
 TRANSPORT_CODE = "transport_error"
 INVALID_RESPONSE_CODE = "invalid_response"
@@ -100,6 +103,10 @@ class NotionApiError(Exception):
     @property
     def rate_limited(self) -> bool:
         return self.kind is ErrorKind.RATE_LIMITED
+
+    @property
+    def stops_run(self) -> bool:
+        return self.code in RUN_LEVEL_CODES
 
     def _render(self) -> str:
         method = None if (self.endpoint or "").startswith(f"{self.method} ") else self.method

@@ -8,7 +8,10 @@ Decisions per record (a batch, a retry and reconcile all go through here):
   page up by its Salesforce Id first (invariant 2);
 * changed: update (a trashed page is restored with it); deleted with delete_policy trash: trash;
 * a value Notion would reject, or a Notion error: a sync_log row with the reason while the rest goes
-  on (invariant 7); a fatal failure is not re-sent until the record or the mapping changes.
+  on (invariant 7); a fatal failure is not re-sent until the record or the mapping changes;
+* an error about the token or the target (unauthorized, restricted_resource, data source not found):
+  no record is to blame, so the batch stops there and fails its task; the records it did not reach
+  stay staged and are written when the batch runs again.
 
 Outcomes are buffered and committed every few writes and before returning, so an interruption (a
 deferral, a crash) redoes at most the uncommitted writes, which are idempotent or guarded by intents.
@@ -179,6 +182,8 @@ class RecordWriter:
         except NotionApiError as exc:
             if exc.kind is not ErrorKind.TRANSIENT:
                 self._unsent_intents.add(record.sf_id)  # rejected or rate limited: surely not created
+            if exc.stops_run or exc.code == "object_not_found":  # the token, or the data source, is the problem
+                raise
             self._fail(record, OP_CREATE, exc.code, str(exc), error=exc)
             return
         page_id = result.data["id"]
@@ -219,6 +224,8 @@ class RecordWriter:
                 "PATCH", f"pages/{page_id}", body=body, record_id=record.sf_id, allow_defer=self.allow_defer
             )
         except NotionApiError as exc:
+            if exc.stops_run:
+                raise
             self._fail(record, operation, exc.code, str(exc), error=exc)
             return None
 
