@@ -49,7 +49,10 @@ class NotionSyncOperator(BaseOperator):
         self.lane = lane
 
     def execute(self, context: Any, cursor: int | None = None, deferrals: int = 0) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from sf_notion_sync.airflow.context import open_sync_context
+        from sf_notion_sync.notion.errors import NotionApiError
         from sf_notion_sync.sync import sync_batch
 
         with open_sync_context(
@@ -57,7 +60,13 @@ class NotionSyncOperator(BaseOperator):
             notion_conn_id=self.notion_conn_id, salesforce_conn_id=self.salesforce_conn_id,
             sync_state_conn_id=self.sync_state_conn_id, defer_threshold=self.defer_threshold, lane=self.lane,
         ) as ctx:
-            outcome = sync_batch(ctx, self.batch, cursor=cursor, allow_defer=True)
+            try:
+                outcome = sync_batch(ctx, self.batch, cursor=cursor, allow_defer=True)
+            except NotionApiError as exc:
+                if exc.stops_run:  # a revoked token or lost access: a retry in minutes meets the same answer
+                    raise AirflowFailException(f"{exc} -- fix connection {self.notion_conn_id!r} or the "
+                                               f"database's sharing, then clear this task") from exc
+                raise
         if outcome.done:
             result = outcome.to_dict()
             result["deferrals"] = deferrals
