@@ -109,6 +109,18 @@ class UsageSettings:
 
 
 @dataclass(frozen=True)
+class ExactlyOnce:
+    """How a page create with an unknown outcome is resolved (sync/intents.py).
+
+    Notion does not promise that a data-source query sees a page the moment it is created, so a
+    lookup by Salesforce Id is trusted only ``settle_seconds`` after the create was sent; a create
+    still unknown after ``max_rounds`` re-creates is left to the next run or the retry DAG."""
+
+    settle_seconds: float
+    max_rounds: int
+
+
+@dataclass(frozen=True)
 class Defaults:
     batch_size: BatchSize
     max_map_length: int
@@ -117,6 +129,7 @@ class Defaults:
     alerts: AlertSettings
     extraction: Extraction
     usage: UsageSettings
+    exactly_once: ExactlyOnce = ExactlyOnce(30.0, 3)
 
 
 @dataclass(frozen=True)
@@ -403,9 +416,12 @@ class _Validator:
 
     def defaults(self, raw: Any, at: tuple[str, ...]) -> Defaults:
         data = self.mapping(
-            raw, at, {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction", "usage"}
+            raw, at,
+            {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction", "usage", "exactly_once"},
         )
         usage = self.mapping(data.get("usage"), (*at, "usage"), {"retention_days"})
+        eat = (*at, "exactly_once")
+        once = self.mapping(data.get("exactly_once"), eat, {"settle_seconds", "max_rounds"})
         retry = self.mapping(
             data.get("retry"),
             (*at, "retry"),
@@ -428,6 +444,10 @@ class _Validator:
             alerts=self.alerts(data.get("alerts"), (*at, "alerts")),
             extraction=self.extraction(data.get("extraction"), (*at, "extraction"), Extraction(10_000)),
             usage=UsageSettings(retention_days=self.number(usage, (*at, "usage"), "retention_days", int, 90, 1)),
+            exactly_once=ExactlyOnce(
+                settle_seconds=self.number(once, eat, "settle_seconds", float, 30.0, 0),
+                max_rounds=self.number(once, eat, "max_rounds", int, 3, 1),
+            ),
         )
 
     def batch_size(self, raw: Any, at: tuple[str, ...], default: BatchSize) -> BatchSize:

@@ -7,9 +7,11 @@ retries never stack, and it runs on our httpx client (keep-alive pool, split tim
 
 Retry policy: 429/529 pause the shared limiter for Retry-After, so the next attempt's reserve()
 holds this and every other worker until then; transient errors back off exponentially with jitter,
-for reads and idempotent updates only. A page create with an unknown outcome (timeout, 5xx, dropped
-connection) is never re-sent blindly: the next attempt first looks the page up by its Salesforce Id
-property and creates only when it is not there (invariant 2).
+for reads and idempotent updates only, and never when Notion's ``retry_guidance`` says not to repeat
+the write. A write Notion answered with a 5xx but ``committed_resource_id`` was saved: it is a success
+(``committed``). A page create with an unknown outcome (timeout, 5xx, 409, dropped connection) is
+never re-sent here: it raises, and the caller resolves it with a lookup old enough to trust
+(sync/intents.py), since a data-source query may not see a new page at once (invariant 2).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +54,6 @@ class CallStats:
     waited_s: float = 0.0
     rate_limited: int = 0
     transient_errors: int = 0
-    lookups: int = 0
     request_ids: list[str] = field(default_factory=list)
 
     def add(self, other: CallStats) -> None:
@@ -60,7 +61,6 @@ class CallStats:
         self.waited_s += other.waited_s
         self.rate_limited += other.rate_limited
         self.transient_errors += other.transient_errors
-        self.lookups += other.lookups
         self.request_ids.extend(other.request_ids[-20:])
         del self.request_ids[:-100]  # keep the recent ones only: totals live as long as the client
 
@@ -69,8 +69,9 @@ class CallStats:
 class ApiResult:
     data: dict[str, Any]
     stats: CallStats
-    recovered: bool = False
-    """create_page only: the page already existed (found by lookup after an unknown outcome)."""
+    committed: bool = False
+    """Notion answered a 5xx but said the write was saved (``committed_resource_id``, the only key of
+    ``data`` then besides ``object``): adopt it, do not resend."""
 
 
 @dataclass
@@ -208,6 +209,10 @@ class ThrottledNotionClient:
             data = self._retrying(stats, idempotent)(
                 self._send, method, path, body=body, query=query, stats=stats, record_id=record_id, allow_defer=allow_defer
             )
+        except NotionApiError as exc:
+            if method.upper() == "GET" or not exc.committed_resource_id:
+                raise
+            return ApiResult(data={"object": "page", "id": exc.committed_resource_id}, stats=stats, committed=True)
         finally:
             self.totals.add(stats)
         return ApiResult(data=data, stats=stats)
@@ -216,7 +221,9 @@ class ThrottledNotionClient:
         def should_retry(exc: BaseException) -> bool:
             if not isinstance(exc, NotionApiError):
                 return False
-            return exc.kind is ErrorKind.RATE_LIMITED or (exc.kind is ErrorKind.TRANSIENT and retry_transient)
+            if exc.kind is ErrorKind.RATE_LIMITED:
+                return True
+            return exc.kind is ErrorKind.TRANSIENT and retry_transient and not exc.resend_forbidden
 
         def stop(state: tenacity.RetryCallState) -> bool:
             if state.seconds_since_start is not None and state.seconds_since_start >= self.max_elapsed_s:
@@ -301,8 +308,11 @@ class ThrottledNotionClient:
         sorts: list[dict[str, Any]] | None = None,
         start_cursor: str | None = None,
         page_size: int = C.MAX_PAGE_SIZE,
+        filter_properties: Sequence[str] | None = None,
     ) -> QueryPage:
-        """One page of results; resume a long listing from ``next_cursor``."""
+        """One page of results; resume a long listing from ``next_cursor``. ``filter_properties``
+        (property ids) are the properties the results carry: from 2026-12-01 a query without it
+        returns only the title, so every caller that reads properties names them."""
         body: dict[str, Any] = {"page_size": min(page_size, C.MAX_PAGE_SIZE)}
         if filter:
             body["filter"] = filter
@@ -310,7 +320,10 @@ class ThrottledNotionClient:
             body["sorts"] = sorts
         if start_cursor:
             body["start_cursor"] = start_cursor
-        result = self.request("POST", f"data_sources/{data_source_id}/query", body=body, idempotent=True)
+        params = {"filter_properties": list(filter_properties)} if filter_properties else None
+        result = self.request(
+            "POST", f"data_sources/{data_source_id}/query", body=body, query=params, idempotent=True
+        )
         data = result.data
         status = data.get("request_status") or {}
         return QueryPage(
@@ -347,6 +360,7 @@ class ThrottledNotionClient:
         max_windows: int = 10_000,
         max_split_depth: int = C.SPLIT_MAX_DEPTH,
         max_split_requests: int = C.SPLIT_MAX_REQUESTS,
+        filter_properties: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every page, past the 10,000-result cap: windows by created_time, ascending. When a
         window is cut (request_status.incomplete_reason), the next starts at the last created_time
@@ -359,7 +373,8 @@ class ThrottledNotionClient:
         seen: set[str] = set()
         for _ in range(max_windows):
             window = base + ([W.created("on_or_after", start)] if start else [])
-            query = {"filter": W.all_of(window), "sorts": W.CREATED_ASCENDING, "page_size": page_size}
+            query = {"filter": W.all_of(window), "sorts": W.CREATED_ASCENDING, "page_size": page_size,
+                     "filter_properties": filter_properties}
             first: str | None = None
             incomplete = False
             for page in self._pages(data_source_id, query):
@@ -383,8 +398,8 @@ class ThrottledNotionClient:
                     f"{data_source_id} share created_time {boundary}; pass split_property to split them"
                 )
             yield from self._split_minute(
-                data_source_id, base, boundary, split_property, seen,
-                page_size=page_size, max_depth=max_split_depth, max_requests=max_split_requests,
+                data_source_id, base, boundary, split_property, seen, page_size=page_size,
+                max_depth=max_split_depth, max_requests=max_split_requests, filter_properties=filter_properties,
             )  # fmt: skip
             start = W.next_minute(boundary)
         raise NotionApiError(f"windowed query did not finish in {max_windows} windows", kind=ErrorKind.FATAL)
@@ -400,6 +415,7 @@ class ThrottledNotionClient:
         page_size: int,
         max_depth: int,
         max_requests: int,
+        filter_properties: Sequence[str] | None,
     ) -> Iterator[dict[str, Any]]:
         """Every page created in ``minute``, which holds more than the cap, by partitions of the text
         property (is_empty, equals, starts_with: windowing.sub_partitions), each split again while
@@ -419,7 +435,8 @@ class ThrottledNotionClient:
             if not pending:
                 return
             partition = pending.pop()
-            query = {"filter": W.all_of(scope + W.text_condition(name, kind, partition)), "page_size": page_size}
+            query = {"filter": W.all_of(scope + W.text_condition(name, kind, partition)), "page_size": page_size,
+                     "filter_properties": filter_properties}
             values: list[str] = []
             capped = False
             for page in self._pages(data_source_id, query):
@@ -469,7 +486,8 @@ class ThrottledNotionClient:
     def find_page_by_sf_id(
         self, data_source_id: str, id_property: str, sf_id: str, *, property_type: str = "rich_text"
     ) -> dict[str, Any] | None:
-        """The (oldest) live page whose Salesforce Id property equals ``sf_id``, or None."""
+        """The oldest live page whose Salesforce Id property equals ``sf_id``, or None. An empty
+        answer proves nothing about a page created moments ago (queries may lag behind writes)."""
         if property_type not in TEXT_ID_TYPES:
             raise ValueError(f"the Salesforce Id property must be title or rich_text, not {property_type!r}")
         page = self.query_page(
@@ -486,47 +504,18 @@ class ThrottledNotionClient:
         properties: dict[str, Any],
         *,
         sf_id: str,
-        id_property: str,
-        id_property_type: str = "rich_text",
         children: list[dict[str, Any]] | None = None,
-        lookup_first: bool = False,
         allow_defer: bool | None = None,
     ) -> ApiResult:
-        """Create a page for Salesforce record ``sf_id`` without ever duplicating it.
+        """Send one page create for Salesforce record ``sf_id``; retried only after a 429/529.
 
-        After an unknown outcome (or with ``lookup_first``, when an earlier process may have sent
-        the create) the page is looked up by ``id_property`` first; ``recovered`` says it was found.
+        A NotionApiError with ``may_have_written`` means the page may exist: the caller keeps its
+        intent and resolves it later (sync/intents.py). ``committed`` results carry only the id.
         """
         body: dict[str, Any] = {"parent": {"type": "data_source_id", "data_source_id": data_source_id}, "properties": properties}
         if children:
             body["children"] = children
-        stats = CallStats()
-        pending_lookup = lookup_first
-
-        def attempt() -> tuple[dict[str, Any], bool]:
-            nonlocal pending_lookup
-            if pending_lookup:
-                stats.lookups += 1
-                found = self.find_page_by_sf_id(data_source_id, id_property, sf_id, property_type=id_property_type)
-                if found is not None:
-                    return found, True
-                pending_lookup = False
-            try:
-                return self._send(
-                    "POST", "pages", body=body, query=None, stats=stats, record_id=sf_id, allow_defer=allow_defer
-                ), False
-            except NotionApiError as exc:
-                pending_lookup = exc.kind is ErrorKind.TRANSIENT  # it may have been created
-                raise
-
-        try:
-            data, recovered = self._retrying(stats, retry_transient=True)(attempt)
-        except DeferRequested as exc:
-            exc.pending_lookup = pending_lookup
-            raise
-        finally:
-            self.totals.add(stats)
-        return ApiResult(data=data, stats=stats, recovered=recovered)
+        return self.request("POST", "pages", body=body, idempotent=False, record_id=sf_id, allow_defer=allow_defer)
 
     def update_page(self, page_id: str, properties: dict[str, Any], *, record_id: str | None = None) -> ApiResult:
         return self.request("PATCH", f"pages/{page_id}", body={"properties": properties}, record_id=record_id)

@@ -81,6 +81,8 @@ class NotionApiError(Exception):
         property_name: str | None = None,
         limit: str | None = None,
         kind: ErrorKind | None = None,
+        retry_guidance: str | None = None,
+        committed_resource_id: str | None = None,
     ) -> None:
         self.message = message
         self.status = status
@@ -94,6 +96,10 @@ class NotionApiError(Exception):
         self.property_name = property_name
         self.limit = limit
         self.kind = kind or classify(status, code)
+        self.retry_guidance = retry_guidance
+        """Notion's ``additional_data.retry_guidance`` on a 5xx: the write may have been saved, do not resend."""
+        self.committed_resource_id = committed_resource_id
+        """Notion's ``additional_data.committed_resource_id``: the write was saved as this object."""
         super().__init__(self._render())
 
     @property
@@ -107,6 +113,16 @@ class NotionApiError(Exception):
     @property
     def stops_run(self) -> bool:
         return self.code in RUN_LEVEL_CODES
+
+    @property
+    def may_have_written(self) -> bool:
+        """The request may have been applied: no answer, a 5xx or a conflict (a 429 or a 4xx was not)."""
+        return self.kind is ErrorKind.TRANSIENT
+
+    @property
+    def resend_forbidden(self) -> bool:
+        """Notion said not to repeat this write (it may be saved already): resending could duplicate it."""
+        return bool(self.retry_guidance or self.committed_resource_id)
 
     def _render(self) -> str:
         method = None if (self.endpoint or "").startswith(f"{self.method} ") else self.method
@@ -125,6 +141,10 @@ class NotionApiError(Exception):
             parts.append(f"retry after {self.retry_after:g}s")
         if self.rate_limit_reason:
             parts.append(f"reason {self.rate_limit_reason}")
+        if self.committed_resource_id:
+            parts.append(f"committed as {self.committed_resource_id}")
+        elif self.retry_guidance:
+            parts.append(f"retry guidance {self.retry_guidance}")
         if self.request_id:
             parts.append(f"request_id {self.request_id}")
         return f"{head} ({', '.join(parts)}): {self.message}"
@@ -138,7 +158,7 @@ class NotionApiError(Exception):
 
 _FIELDS = (
     "status", "code", "request_id", "retry_after", "rate_limit_reason", "method", "endpoint",
-    "record_id", "property_name", "limit", "kind",
+    "record_id", "property_name", "limit", "kind", "retry_guidance", "committed_resource_id",
 )  # fmt: skip
 
 
@@ -185,7 +205,8 @@ def _from_response(
     kind = classify(status, code)
     retry_after = None
     if kind is ErrorKind.RATE_LIMITED or "retry-after" in headers:
-        retry_after = parse_retry_after(headers.get("retry-after"), now=now)
+        # the header, else additional_data.retry_after, which repeats it ("Request limits")
+        retry_after = parse_retry_after(headers.get("retry-after") or _text(additional.get("retry_after")), now=now)
     reason = additional.get("rate_limit_reason")
     return NotionApiError(
         message,
@@ -195,8 +216,17 @@ def _from_response(
         retry_after=retry_after,
         rate_limit_reason=reason if isinstance(reason, str) else None,
         kind=kind,
+        retry_guidance=_text(additional.get("retry_guidance")),
+        committed_resource_id=_text(additional.get("committed_resource_id") or data.get("committed_resource_id")),
         **ctx,
     )
+
+
+def _text(value: Any) -> str | None:
+    """A scalar from the error body as text (Notion documents strings; numbers are tolerated)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value) if isinstance(value, str | int | float) and str(value) else None
 
 
 def _json_object(body: str) -> dict[str, Any]:
@@ -211,14 +241,12 @@ class DeferRequested(Exception):
     """The limiter asks for a wait longer than the defer threshold; the caller may defer.
 
     No budget was reserved: after waiting ``wait_seconds`` (until ``resume_at``, epoch seconds)
-    the caller simply calls again. ``pending_lookup`` is True when a page create had an unknown
-    outcome before the wait: the caller must then call ``create_page(..., lookup_first=True)``.
+    the caller simply calls again.
     """
 
-    def __init__(self, wait_seconds: float, resume_at: float, *, pending_lookup: bool = False) -> None:
+    def __init__(self, wait_seconds: float, resume_at: float) -> None:
         self.wait_seconds = wait_seconds
         self.resume_at = resume_at
-        self.pending_lookup = pending_lookup
         super().__init__(f"Notion budget wait of {wait_seconds:.1f}s exceeds the defer threshold")
 
 

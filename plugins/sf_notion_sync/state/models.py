@@ -204,6 +204,9 @@ class SyncRun(Base):
     failed: Mapped[int] = _zero()
     rate_limited_429s: Mapped[int] = _zero()
     notion_requests: Mapped[int] = _zero()
+    adopted: Mapped[int] = _zero()
+    unresolved: Mapped[int] = _zero()
+    duplicates_trashed: Mapped[int] = _zero()
     records_per_s: Mapped[float | None]
     achieved_rps: Mapped[float | None]
     budget_rps: Mapped[float | None]
@@ -231,6 +234,8 @@ class SyncBatch(Base):
     skipped: Mapped[int] = _zero()
     failed: Mapped[int] = _zero()
     rate_limited_429s: Mapped[int] = _zero()
+    adopted: Mapped[int] = _zero()
+    unresolved: Mapped[int] = _zero()
     seconds: Mapped[float | None]
     records_per_s: Mapped[float | None]
 

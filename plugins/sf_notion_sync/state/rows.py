@@ -55,6 +55,8 @@ class Failure:
     sf_system_modstamp: datetime | None = None
     mapping_version: str | None = None
     next_retry_at: datetime | None = None
+    pending: bool = False
+    """A create whose outcome is unknown: shown as Pending until a settled lookup resolves it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,11 @@ class Counters:
     failed: int = 0
     rate_limited_429s: int = 0
     notion_requests: int = 0
+    adopted: int = 0
+    """Creates whose answer was lost, found later by a settled lookup (or Notion's committed id)."""
+    unresolved: int = 0
+    """Creates whose outcome is still unknown: their intents stay for the next run or the retry DAG."""
+    duplicates_trashed: int = 0
 
     def add(self, other: Counters) -> None:
         for f in fields(self):
@@ -118,6 +125,9 @@ class RunInfo:
     failed: int
     rate_limited_429s: int
     notion_requests: int
+    adopted: int
+    unresolved: int
+    duplicates_trashed: int
     records_per_s: float | None
     achieved_rps: float | None
     budget_rps: float | None
@@ -142,6 +152,8 @@ class BatchInfo:
     skipped: int
     failed: int
     rate_limited_429s: int
+    adopted: int
+    unresolved: int
     seconds: float | None
     records_per_s: float | None
 

@@ -24,6 +24,7 @@ from sf_notion_sync.state.models import (
     OPEN_LOG_WHERE,
     STATUS_DEAD,
     STATUS_FAILED,
+    STATUS_PENDING,
     STATUS_RATE_LIMITED,
     STATUS_SUCCESS,
     ApiUsage,
@@ -56,7 +57,7 @@ T = TypeVar("T")
 STAGING_CHUNK = 2_000
 IN_CHUNK = 500  # ids per IN (...) list; far below SQLite's bound-parameter limit
 DEFAULT_WATERMARK_KIND = "incremental"
-RETRYABLE_STATUSES = (STATUS_FAILED, STATUS_RATE_LIMITED)
+RETRYABLE_STATUSES = (STATUS_FAILED, STATUS_RATE_LIMITED, STATUS_PENDING)
 USAGE_GROUPS = ("api", "endpoint", "status", "dag_id")
 
 _staging = StagingRecord.__table__
@@ -357,7 +358,10 @@ class StateStore:
                 if next_retry_at is None and retry_delay is not None and not dead:
                     next_retry_at = now + timedelta(seconds=retry_delay(attempts))
                 status = (
-                    STATUS_DEAD if dead else STATUS_RATE_LIMITED if failure.rate_limited else STATUS_FAILED
+                    STATUS_DEAD if dead
+                    else STATUS_PENDING if failure.pending
+                    else STATUS_RATE_LIMITED if failure.rate_limited
+                    else STATUS_FAILED
                 )
                 row = conn.execute(
                     update(_log)

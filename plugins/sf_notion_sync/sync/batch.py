@@ -3,6 +3,8 @@
 When the shared limiter asks for a wait longer than the defer threshold, everything before the
 current record is committed and the outcome says where to resume and how long to wait, so the
 operator can defer to the triggerer (holding no worker slot) and call again with the cursor.
+After the last record, the batch settles the creates whose outcome is unknown (sync/intents.py);
+cursor ``last_seq + 1`` resumes into that step alone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from typing import Any
 
 from sf_notion_sync.notion.errors import DeferRequested
-from sf_notion_sync.state.rows import BatchInfo, Counters
+from sf_notion_sync.state.rows import BatchInfo, Counters, StagedRecord
 
 from .context import SyncContext
 from .iterutil import chunked
@@ -43,6 +45,7 @@ def sync_batch(
     try:
         for chunk in chunked(store.iter_staging(run_id, start, last), CHUNK):
             writer.process(chunk)
+        writer.resolve(_with_open_intents(ctx, run_id, first, last), resume_seq=last + 1)
     except DeferRequested as exc:
         next_cursor, wait = writer.current_seq, exc.wait_seconds
     finally:
@@ -63,6 +66,15 @@ def sync_batch(
     return BatchOutcome(run_id, index, done, next_cursor, round(wait, 3), counts, round(seconds, 3))
 
 
+def _with_open_intents(ctx: SyncContext, run_id: str, first: int, last: int) -> list[StagedRecord]:
+    """The batch's records whose create may have been sent without its outcome being recorded."""
+    found: list[StagedRecord] = []
+    for chunk in chunked(ctx.store.iter_staging(run_id, first, last), CHUNK):
+        open_ = {i.sf_id for i in ctx.store.open_intents(ctx.object_name, [r.sf_id for r in chunk])}
+        found += [r for r in chunk if r.sf_id in open_]
+    return found
+
+
 def _carried(prior: BatchInfo | None) -> Counters:
     """Counters of the batch's earlier, deferred part (trashes and requests were added to the run then)."""
     if prior is None:
@@ -74,4 +86,6 @@ def _carried(prior: BatchInfo | None) -> Counters:
         skipped=prior.skipped,
         failed=prior.failed,
         rate_limited_429s=prior.rate_limited_429s,
+        adopted=prior.adopted,
+        unresolved=prior.unresolved,
     )

@@ -7,6 +7,7 @@ builds its own context; only descriptors and counts cross task boundaries.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,8 @@ class SyncContext:
     on_invalid: OnInvalid = "fail"
     """A Salesforce value Notion would reject: fail the record ("fail") or clear that property ("null")."""
     clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    """How a short wait passes (settling unknown creates); tests pass a fake clock's."""
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +72,18 @@ class SyncContext:
         if key not in self._clients:
             self._clients[key] = given() if callable(given) else given
         return self._clients[key]
+
+    def property_ids(self, names: list[str]) -> list[str]:
+        """Notion property ids of these mapped properties (one GET of the data source per context):
+        what a query's ``filter_properties`` names, since from 2026-12-01 results carry only the title
+        without it."""
+        if "schema" not in self._clients:
+            self._clients["schema"] = self.notion_client().retrieve_data_source(self.data_source()).data.get("properties") or {}
+        schema = self._clients["schema"]
+        missing = [n for n in names if n not in schema]
+        if missing:
+            raise KeyError(f"properties {missing} are not in Notion data source {self.data_source()} of {self.object_name}")
+        return [schema[n]["id"] for n in names]
 
     def data_source(self) -> str:
         """The data source id of the object's database (API 2025-09-03 writes pages to data sources)."""

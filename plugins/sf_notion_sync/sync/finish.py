@@ -40,7 +40,7 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
     duration = max((now - run.started_at).total_seconds(), 1e-6)
     sync_seconds = _sync_seconds(batches, now)
     achieved = run.notion_requests / sync_seconds if sync_seconds else 0.0
-    status = RUN_INCOMPLETE if pending else RUN_PARTIAL if run.failed else RUN_SUCCESS
+    status = RUN_INCOMPLETE if pending else RUN_PARTIAL if run.failed or run.unresolved else RUN_SUCCESS
 
     watermark = None
     params = run.params or {}
@@ -70,6 +70,9 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
         "failed": run.failed,
         "rate_limited_429s": run.rate_limited_429s,
         "notion_requests": run.notion_requests,
+        "adopted": run.adopted,
+        "unresolved": run.unresolved,
+        "duplicates_trashed": run.duplicates_trashed,
         "batches": len(batches),
         "batches_not_done": pending,
         "duration_s": round(duration, 3),
@@ -121,7 +124,7 @@ def _advance_deletes_watermark(ctx: SyncContext, params: dict[str, Any]) -> None
 
 
 def _one_line(summary: dict[str, Any]) -> str:
-    keys = ("total", "created", "updated", "skipped", "trashed", "failed", "rate_limited_429s", "duration_s",
-            "achieved_rps", "budget_rps")
+    keys = ("total", "created", "updated", "skipped", "trashed", "failed", "adopted", "unresolved",
+            "duplicates_trashed", "rate_limited_429s", "duration_s", "achieved_rps", "budget_rps")
     return ", ".join(f"{k}={summary[k]}" for k in keys)
 

@@ -4,8 +4,10 @@ Decisions per record (a batch, a retry and reconcile all go through here):
 
 * unchanged (same content hash and mapping version in the record map, page not trashed): no request;
 * new: a create intent is committed first, the page created, then the page id recorded and the intent
-  dropped in one transaction; a leftover intent (a worker died mid-create) makes the create look the
-  page up by its Salesforce Id first (invariant 2);
+  dropped in one transaction. A create whose outcome is unknown (no answer, a 5xx, a 409) keeps its
+  intent and is never re-sent on the spot; nor is a record with a leftover intent (a worker died
+  mid-create) created again: both are resolved at the batch's end by a lookup old enough to trust
+  (sync/intents.py, invariant 2). A 5xx with Notion's ``committed_resource_id`` is adopted at once;
 * changed: update (a trashed page is restored with it); deleted with delete_policy trash: trash;
 * a value Notion would reject, or a Notion error: a sync_log row with the reason while the rest goes
   on (invariant 7); a fatal failure is not re-sent until the record or the mapping changes;
@@ -23,6 +25,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sf_notion_sync.notion.client import ApiResult, ThrottledNotionClient
@@ -31,6 +34,7 @@ from sf_notion_sync.state.rows import Counters, Failure, LogEntry, RecordMapEntr
 
 from .backoff import retry_delay
 from .context import SyncContext
+from .intents import IntentResolver
 from .mapping import ERROR_KEY, NOTES_KEY, PROPERTIES_KEY, WARNINGS_KEY
 
 log = logging.getLogger(__name__)
@@ -66,19 +70,30 @@ class RecordWriter:
         self._open: set[str] = set()
         self._unsent_intents: set[str] = set()
         self._writes = 0
+        self._sent: dict[str, str] = {}
+        """Records whose create this writer sent without learning the outcome -> the content hash sent."""
 
     # --- the public loop ----------------------------------------------------------------------------
 
     def process(self, records: Sequence[StagedRecord]) -> None:
         """Write a chunk of records; DeferRequested leaves ``current_seq`` at the record to resume from."""
         known = self._known([r.sf_id for r in records])
-        self._open = {i for i, k in known.items() if k.failure is not None}
+        self._open |= {i for i, k in known.items() if k.failure is not None}
         for record in records:
             self.current_seq = record.seq
             self._one(record, known[record.sf_id])
             self.tally.processed += 1
             if self._writes >= FLUSH_EVERY:
                 self.flush()
+        self.current_seq = None
+
+    def resolve(self, records: Sequence[StagedRecord], *, resume_seq: int) -> None:
+        """Settle every open create intent among ``records`` (a batch's, read back from staging):
+        adopt the page a trusted lookup finds, else create it. DeferRequested leaves ``current_seq``
+        at ``resume_seq``, so the batch resumes straight into this step."""
+        self.current_seq = resume_seq
+        self._open |= set(self.ctx.store.open_failures(self.ctx.object_name, [r.sf_id for r in records]))
+        IntentResolver(self, records).run()
         self.current_seq = None
 
     def flush(self) -> None:
@@ -131,8 +146,8 @@ class RecordWriter:
             log.info("%s: %s", self.ctx.object_name, note)
         if entry is not None:
             self._update(record, entry, payload[PROPERTIES_KEY])
-        else:
-            self._create(record, payload[PROPERTIES_KEY], lookup_first=known.intent)
+        elif not known.intent:  # with an intent, an earlier create may have gone through: resolve()
+            self.create(record)
 
     def _unchanged(self, entry: RecordMapEntry, record: StagedRecord) -> bool:
         return entry.content_hash == record.content_hash and entry.mapping_version == self.ctx.mapping_version
@@ -159,7 +174,8 @@ class RecordWriter:
             self._baseline = (self._client.totals.attempts, self._client.totals.rate_limited)
         return self._client
 
-    def _create(self, record: StagedRecord, properties: dict[str, Any], *, lookup_first: bool) -> None:
+    def create(self, record: StagedRecord) -> None:
+        """Send a page create behind a committed intent; an unknown outcome keeps the intent."""
         if self.ctx.dry_run:
             self.tally.created += 1
             return
@@ -168,31 +184,61 @@ class RecordWriter:
         self._writes += 1
         try:
             result = self.client.create_page(
-                self.ctx.data_source(),
-                properties,
-                sf_id=record.sf_id,
-                id_property=obj.salesforce_id_property,
-                lookup_first=lookup_first,
+                self.ctx.data_source(), _payload(record)[PROPERTIES_KEY], sf_id=record.sf_id,
                 allow_defer=self.allow_defer,
-            )
-        except DeferRequested as exc:
-            if not (lookup_first or getattr(exc, "pending_lookup", False)):
-                self._unsent_intents.add(record.sf_id)  # nothing went out: no lookup needed later
+            )  # fmt: skip
+        except DeferRequested:
+            self._unsent_intents.add(record.sf_id)  # nothing went out: no lookup needed later
             raise
         except NotionApiError as exc:
-            if exc.kind is not ErrorKind.TRANSIENT:
-                self._unsent_intents.add(record.sf_id)  # rejected or rate limited: surely not created
             if exc.stops_run or exc.code == "object_not_found":  # the token, or the data source, is the problem
+                self._unsent_intents.add(record.sf_id)
                 raise
+            if exc.may_have_written:
+                self._unknown(record, exc)
+                return
+            self._unsent_intents.add(record.sf_id)  # rejected or rate limited: surely not created
             self._fail(record, OP_CREATE, exc.code, str(exc), error=exc)
             return
-        page_id = result.data["id"]
-        if result.recovered and lookup_first:
-            # found a page an earlier process created, possibly from an older version of the record
-            self._patch(record, page_id, {PROPERTIES_KEY: properties}, OP_UPDATE)
+        if result.committed:
+            self.tally.adopted += 1
+            log.info("%s %s: create answered %s but committed as page %s; adopted", self.ctx.object_name,
+                     record.sf_id, "5xx", result.data["id"])
+        self.created(record, result.data["id"])
+
+    def created(self, record: StagedRecord, page_id: str) -> None:
+        """The record's page is ``page_id``: map it and drop the intent (one transaction, at flush)."""
+        self._sent.pop(record.sf_id, None)
         self._created.append(self._entry(record, page_id))
         self._succeeded(record.sf_id)
         self.tally.created += 1
+
+    def adopt(self, record: StagedRecord, page: dict[str, Any]) -> bool:
+        """A settled lookup found the record's page: rewrite it unless it holds what this writer sent
+        (an earlier process may have created it from an older version of the record). False: the
+        rewrite failed and is in sync_log; the intent stays, so the retry looks the page up again."""
+        if self._sent.get(record.sf_id) != record.content_hash:
+            body = {PROPERTIES_KEY: _payload(record)[PROPERTIES_KEY]}
+            if self._patch(record, page["id"], body, OP_UPDATE) is None:
+                return False
+        self.tally.adopted += 1
+        self.created(record, page["id"])
+        return True
+
+    def _unknown(self, record: StagedRecord, error: NotionApiError) -> None:
+        """The page may or may not exist: keep the intent, show the record as Pending until resolved."""
+        self._sent[record.sf_id] = record.content_hash
+        self._open.add(record.sf_id)
+        settle = self.ctx.config.defaults.exactly_once.settle_seconds
+        failure = self._failure(record, OP_CREATE, error.code, f"outcome unknown, resolved after {settle:g}s: {error}",
+                                error=error, pending=True)
+        self._failures.append((failure, None))
+        log.info("%s %s: create outcome unknown (%s); resolved by a lookup after %gs", self.ctx.object_name,
+                 record.sf_id, error.code, settle)
+
+    def give_up(self, sf_id: str) -> None:
+        """Outcome still unknown after the batch's rounds: the intent and its Pending row stay."""
+        self.tally.unresolved += 1
 
     def _update(self, record: StagedRecord, entry: RecordMapEntry, properties: dict[str, Any]) -> None:
         if self.ctx.dry_run:
@@ -252,12 +298,29 @@ class RecordWriter:
         fatal: bool = False,
         error: NotionApiError | None = None,
     ) -> None:
-        if error is not None:
-            fatal = error.kind is ErrorKind.FATAL
         if self.ctx.dry_run:
             self.tally.failed += 1
             return
-        failure = Failure(
+        failure = self._failure(record, operation, code, message, fatal=fatal, error=error)
+        self._failures.append((failure, error.retry_after if error and error.rate_limited else None))
+        self.tally.failed += 1
+        log.warning("%s %s: %s failed: %s", self.ctx.object_name, record.sf_id, operation, message)
+
+    def _failure(
+        self,
+        record: StagedRecord,
+        operation: str,
+        code: str | None,
+        message: str,
+        *,
+        fatal: bool = False,
+        error: NotionApiError | None = None,
+        pending: bool = False,
+    ) -> Failure:
+        if error is not None:
+            fatal = error.kind is ErrorKind.FATAL
+        settle = self.ctx.config.defaults.exactly_once.settle_seconds
+        return Failure(
             run_id=self.ctx.run_id,
             object_name=self.ctx.object_name,
             sf_id=record.sf_id,
@@ -269,10 +332,9 @@ class RecordWriter:
             notion_request_id=error.request_id if error else None,
             sf_system_modstamp=record.system_modstamp,
             mapping_version=self.ctx.mapping_version,
+            next_retry_at=self.ctx.clock() + timedelta(seconds=settle) if pending else None,
+            pending=pending,
         )
-        self._failures.append((failure, error.retry_after if error and error.rate_limited else None))
-        self.tally.failed += 1
-        log.warning("%s %s: %s failed: %s", self.ctx.object_name, record.sf_id, operation, message)
 
     def _record_failures(self) -> None:
         """One write per distinct Retry-After: it is the floor of that group's backoff."""
