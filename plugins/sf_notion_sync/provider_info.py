@@ -11,8 +11,8 @@ from sf_notion_sync import __version__
 NOTION_CONN_FIELDS = {
     "notion_version": {
         "label": "Notion-Version",
-        "description": "API version header sent with every request (default 2025-09-03).",
-        "schema": {"type": ["string", "null"]},
+        "description": "API version header sent with every request: 2025-09-03, 2026-03-11 or 2026-12-01 (default).",
+        "schema": {"type": ["string", "null"], "enum": ["2025-09-03", "2026-03-11", "2026-12-01", None]},
     },
     "budget_rate": {
         "label": "Budget (requests/s)",

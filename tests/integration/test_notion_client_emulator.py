@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import uuid
 
 import httpx
 import pytest
@@ -140,3 +141,20 @@ def _count_in_window(times: list[float], start: float, width: float) -> int:
     import bisect
 
     return bisect.bisect_left(times, start + width) - bisect.bisect_left(times, start)
+
+
+def test_relation_past_the_25_a_page_lists_is_read_through_the_property_endpoint(emu, server):
+    ds = emu.create_database("Linked", {**SCHEMA, "Links": {"type": "relation"}})["data_source_id"]
+    targets = [str(uuid.uuid4()) for _ in range(130)]  # two pages of property items
+    emu.workspace.seed_pages(ds, [{"Name": {"title": [{"text": {"content": "many"}}]},
+                                   "Links": {"relation": [{"id": t} for t in targets[:100]]}}])
+    client = fast_client(server)
+    try:
+        schema = client.retrieve_data_source(ds).data["properties"]
+        assert "Links" not in next(iter(client.query_data_source(ds)))["properties"]  # 2026-12-01: title only
+        page = next(iter(client.query_data_source(ds, filter_properties=[schema["Links"]["id"]])))
+        shown = page["properties"]["Links"]
+        assert len(shown["relation"]) == 25 and shown["has_more"] is True
+        assert client.relation_ids(page["id"], schema["Links"]["id"]) == targets[:100]
+    finally:
+        client.close()

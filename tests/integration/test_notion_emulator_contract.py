@@ -615,8 +615,12 @@ def test_config_reads_and_patches_and_rejects_bad_values(server):
         "latency_p95_ms",
         "faults",
         "hang_seconds",
+        "query_lag_s",
     }
-    assert set(config["faults"]) == {"429", "500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create"}
+    assert set(config["faults"]) == {
+        "429", "500", "502", "503", "504", "409", "529", "hang", "drop",
+        "lost_create", "committed_503", "committed_503_silent",
+    }
     patched = control(server, "PATCH", "config", {"rate": 7, "faults": {"503": 0.25}}).json()
     assert patched["rate"] == 7 and patched["faults"]["503"] == 0.25
     assert control(server, "PATCH", "config", {"faults": {"503": 2}}).status_code == 400

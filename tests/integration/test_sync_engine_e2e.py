@@ -482,3 +482,35 @@ def test_preflight_lists_every_problem(sandbox: Sandbox) -> None:
     message = str(info.value)
     assert "Induststry" in message and "'Website' is url" in message and "'Missing Prop'" in message
     assert len(info.value.problems) == 3
+
+
+QUERY_LAG_S = 1.0
+"""A new page stays out of data-source queries this long (below SETTLE_S, as the default 30 s is
+above what Notion's index is seen to lag)."""
+
+
+@pytest.mark.parametrize(
+    ("answer", "stored"),
+    [({"fault": "lost_create"}, True),          # saved, connection dropped before the answer
+     ({"fault": "committed_503_silent"}, True),  # saved, a plain 503
+     ({"fault": "committed_503"}, True),         # saved, 503 with retry_guidance + committed_resource_id
+     ({"fault": "hang"}, False),                 # no answer within the read timeout
+     ({"fault": "drop"}, False),                 # connection dropped, nothing saved
+     ({"status": 502}, False),                   # an HTML 502 from the edge
+     ({"status": 503}, False),                   # a 503 without guidance
+     ({"status": 409}, False)],                  # conflict_error
+    ids=lambda v: v if isinstance(v, bool) else (v.get("fault") or str(v["status"])),
+)  # fmt: skip
+def test_unknown_create_outcome_under_query_lag_never_duplicates(sandbox: Sandbox, answer: dict, stored: bool) -> None:
+    """Five creates answered badly while queries lag: each record ends with exactly one page, and a
+    create that was saved is never sent a second time."""
+    sandbox.notion_config({"query_lag_s": QUERY_LAG_S, "hang_seconds": 1.2})  # logged before the run ends
+    sandbox.script({**answer, "method": "POST", "path_prefix": "/v1/pages", "count": 5})
+    started = time.time()
+    summary = run_sync(sandbox, make_store(sandbox.state_url), "lagging", client={"read_timeout_s": 1.0})
+    assert summary["status"] == "success" and summary["created"] == ACCOUNTS and summary["unresolved"] == 0
+    assert summary["adopted"] == (5 if stored else 0)
+    assert_mirrors_salesforce(sandbox)
+    posts = [r for r in sandbox.control(sandbox.notion_url, "GET", f"/_sandbox/requests?since={started}")
+             if r["method"] == "POST" and r["path"].rstrip("/") == "/v1/pages"]
+    assert len(posts) == ACCOUNTS + (0 if stored else 5), "a saved create was sent again"

@@ -110,7 +110,7 @@ def test_sdk_retry_is_off_and_headers_are_ours(ft, unique_key):
         client.retrieve_data_source(DS)
     assert info.value.kind is ErrorKind.FATAL and len(script.log) == 1
     req = script.log[0]
-    assert req.headers["Notion-Version"] == "2025-09-03"
+    assert req.headers["Notion-Version"] == "2026-12-01"
     assert req.headers["Authorization"] == f"Bearer {TOKEN}"
     assert client._http.timeout.connect == 10.0 and client._http.timeout.read == 60.0
     assert TOKEN not in repr(client) and TOKEN not in str(info.value) and TOKEN not in repr(client._http.headers)

@@ -1,4 +1,5 @@
-"""Unit tests of the Notion emulator's parts that need no server: budget, config, faults."""
+"""Unit tests of the Notion emulator's parts that need no server: budget, config, faults, versions,
+property items, filter nesting and the query lag."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import statistics
 
 import pytest
 
+from sf_notion_sync.sandbox.notion_emulator import property_items, versions
 from sf_notion_sync.sandbox.notion_emulator.config import EmulatorConfig
 from sf_notion_sync.sandbox.notion_emulator.errors import NotionError
 from sf_notion_sync.sandbox.notion_emulator.faults import FaultInjector, parse_script
+from sf_notion_sync.sandbox.notion_emulator.query import compile_filter
 from sf_notion_sync.sandbox.notion_emulator.ratelimit import RateLimiter
+from sf_notion_sync.sandbox.notion_emulator.store import Store
+from sf_notion_sync.sandbox.notion_emulator.workspace import Workspace
 
 
 class FakeClock:
@@ -109,3 +114,106 @@ def test_script_entries_are_validated_and_consumed_in_order():
     for bad in ([{"status": 200}], [{"fault": "explode"}], [{"status": 500, "count": 0}], {"status": 500}):
         with pytest.raises(ValueError):
             parse_script(bad)
+
+
+def test_committed_503s_hit_page_creates_and_updates_only():
+    injector = FaultInjector(EmulatorConfig(faults={"committed_503": 1.0}), seed=3)
+    assert injector.random_fault("POST", "/v1/pages").kind == "committed_503"
+    assert injector.random_fault("PATCH", "/v1/pages/6f1c0d1e-0000-4000-8000-000000000000").kind == "committed_503"
+    for method, path in (
+        ("GET", "/v1/pages/6f1c0d1e-0000-4000-8000-000000000000"),
+        ("POST", "/v1/data_sources/6f1c0d1e-0000-4000-8000-000000000000/query"),
+        ("PATCH", "/v1/data_sources/6f1c0d1e-0000-4000-8000-000000000000"),
+        ("GET", "/v1/pages/6f1c0d1e-0000-4000-8000-000000000000/properties/title"),
+    ):
+        assert injector.random_fault(method, path) is None
+    injector.add_script(parse_script([{"fault": "committed_503_silent"}, {"fault": "lost_create"}]))
+    assert injector.scripted("GET", "/v1/users/me") is None
+    assert injector.scripted("PATCH", "/v1/pages/x").kind == "committed_503_silent"
+    assert injector.scripted("PATCH", "/v1/pages/x") is None  # lost_create waits for a create
+    assert injector.scripted("POST", "/v1/pages").kind == "lost_create"
+
+
+def test_query_lag_is_a_config_key_of_seconds():
+    config = EmulatorConfig()
+    assert config.query_lag_s == 0
+    config.patch({"query_lag_s": 3})
+    assert config.query_lag_s == 3.0
+    with pytest.raises(ValueError, match="query_lag_s"):
+        config.patch({"query_lag_s": -1})
+    with pytest.raises(ValueError, match="query_lag_s"):
+        EmulatorConfig(query_lag_s=-0.5)
+
+
+def test_versions_check_and_project():
+    assert versions.check(b"2026-12-01") == "2026-12-01"
+    with pytest.raises(NotionError) as err:
+        versions.check(None)
+    assert err.value.code == "missing_version"
+    with pytest.raises(NotionError) as err:
+        versions.check(b"2022-06-28")
+    assert err.value.code == "validation_error" and "Notion-Version" in err.value.message
+    page = {
+        "archived": False,
+        "properties": {
+            "Name": {"id": "title", "type": "title", "title": []},
+            "Amount": {"id": "%3Ax", "type": "number", "number": 1},
+            "Other": {"id": "abcd", "type": "number", "number": 2},
+        },
+    }
+    assert versions.project(page, "2025-09-03", None) is page
+    assert set(versions.project(page, "2026-12-01", None)["properties"]) == {"Name"}
+    assert set(versions.project(page, "2026-12-01", [":x"])["properties"]) == {"Name", "Amount"}
+    assert set(versions.project(page, "2026-03-11", ["%3Ax", "Other"])["properties"]) == {"Amount"}
+    assert versions.requested_properties({"filter_properties[]": ["a"], "filter_properties": ["b"]}) == ["b", "a"]
+    assert "archived" in versions.shape(page, "2025-09-03") and "archived" not in versions.shape(page, "2026-03-11")
+    versions.check_body({"archived": True}, "2025-09-03")
+    with pytest.raises(NotionError, match="body.archived"):
+        versions.check_body({"archived": True}, "2026-03-11")
+
+
+def test_relations_are_cut_at_25_and_cursors_belong_to_their_property():
+    refs = [{"id": f"{i:08d}-0000-4000-8000-000000000000"} for i in range(30)]
+    page = {"properties": {"Parent": {"id": "rel", "type": "relation", "relation": refs, "has_more": False}}}
+    cut = property_items.truncate_relations(page)["properties"]["Parent"]
+    assert cut["relation"] == refs[:25] and cut["has_more"] is True
+    assert page["properties"]["Parent"]["has_more"] is False  # the stored page keeps them all
+    first = property_items.property_item(page["properties"]["Parent"], {"page_size": ["20"]}, "http://h/p")
+    assert len(first["results"]) == 20 and first["has_more"] is True
+    rest = property_items.property_item(
+        page["properties"]["Parent"], {"start_cursor": [first["next_cursor"]]}, "http://h/p"
+    )
+    assert [r["relation"] for r in rest["results"]] == refs[20:] and rest["next_cursor"] is None
+    other = {"id": "rel2", "type": "relation", "relation": refs}
+    with pytest.raises(NotionError, match="start_cursor"):
+        property_items.property_item(other, {"start_cursor": [first["next_cursor"]]}, "http://h/p")
+
+
+def test_compound_filters_nest_at_most_two_levels():
+    properties = {"Amount": {"id": "a", "name": "Amount", "type": "number", "number": {}}}
+    leaf = {"property": "Amount", "number": {"equals": 1}}
+    compile_filter({"or": [{"and": [leaf]}]}, properties)
+    with pytest.raises(NotionError, match=r"body.filter.or\[0\].and\[0\].or"):
+        compile_filter({"or": [{"and": [{"or": [leaf]}]}]}, properties)
+
+
+def test_a_created_page_joins_queries_after_the_lag(tmp_path):
+    clock = FakeClock()
+    lag = {"s": 2.0}
+    store = Store(tmp_path)
+    try:
+        workspace = Workspace(store, clock=clock, query_lag=lambda: lag["s"])
+        _, source = workspace.create_database("T", {"Name": {"type": "title"}})
+        workspace.seed_pages(source["id"], [{"Name": {"title": [{"text": {"content": "seeded"}}]}}])
+        page = workspace.create_page({"parent": {"data_source_id": source["id"]}})
+        assert len(workspace.query(source["id"], {})["results"]) == 1  # the seeded page only
+        assert workspace.get_page(page["id"])["id"] == page["id"]
+        clock.now += 1.9
+        assert len(workspace.query(source["id"], {})["results"]) == 1
+        clock.now += 0.1
+        assert len(workspace.query(source["id"], {})["results"]) == 2
+        lag["s"] = 0.0
+        workspace.create_page({"parent": {"data_source_id": source["id"]}})
+        assert len(workspace.query(source["id"], {})["results"]) == 3
+    finally:
+        store.close()

@@ -67,6 +67,10 @@ def settings_from_connection(conn: Any) -> NotionSettings:
     if not 0.0 <= share < 1.0:
         raise ValueError(f"connection {conn_id!r}: extra 'fast_lane_share' must be >= 0 and < 1, "
                          f"got {extras.get('fast_lane_share')!r}")
+    version = str(extras.get("notion_version") or constants.NOTION_VERSION)
+    if version not in constants.SUPPORTED_VERSIONS:
+        raise ValueError(f"connection {conn_id!r}: extra 'notion_version' must be one of "
+                         f"{', '.join(constants.SUPPORTED_VERSIONS)}, got {version!r}")
     host = (conn.host or "").strip()
     if host and "://" not in host:
         host = f"https://{host}"
@@ -75,7 +79,7 @@ def settings_from_connection(conn: Any) -> NotionSettings:
     return NotionSettings(
         token=conn.password,
         base_url=host.rstrip("/") or constants.DEFAULT_BASE_URL,
-        notion_version=str(extras.get("notion_version") or constants.NOTION_VERSION),
+        notion_version=version,
         rate=number("budget_rate", constants.DEFAULT_RATE, float),
         burst=number("budget_burst", constants.DEFAULT_BURST, int),
         limiter_backend=backend,

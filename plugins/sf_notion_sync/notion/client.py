@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import tenacity
@@ -516,6 +517,22 @@ class ThrottledNotionClient:
         if children:
             body["children"] = children
         return self.request("POST", "pages", body=body, idempotent=False, record_id=sf_id, allow_defer=allow_defer)
+
+    def relation_ids(self, page_id: str, property_id: str) -> list[str]:
+        """Every page a relation property references: a page object lists at most 25 (the property
+        says ``has_more``); the page-property endpoint pages through the rest."""
+        path = f"pages/{page_id}/properties/{quote(property_id, safe='%')}"
+        ids: list[str] = []
+        cursor: str | None = None
+        for _ in range(C.MAX_RELATION_PAGES):
+            query: dict[str, Any] = {"page_size": C.MAX_PAGE_SIZE, **({"start_cursor": cursor} if cursor else {})}
+            data = self.request("GET", path, query=query).data
+            ids += [item["relation"]["id"] for item in data.get("results") or [] if item.get("type") == "relation"]
+            cursor = data.get("next_cursor")
+            if not data.get("has_more") or not cursor:
+                return ids
+        raise NotionApiError(f"relation {property_id} of page {page_id} did not end within "
+                             f"{C.MAX_RELATION_PAGES} pages", kind=ErrorKind.FATAL)
 
     def update_page(self, page_id: str, properties: dict[str, Any], *, record_id: str | None = None) -> ApiResult:
         return self.request("PATCH", f"pages/{page_id}", body={"properties": properties}, record_id=record_id)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-NOTION_VERSION = "2025-09-03"
+SUPPORTED_VERSIONS = ("2025-09-03", "2026-03-11", "2026-12-01")
+"""Notion-Version values this package is tested against (the connection's ``notion_version`` extra).
+2025-09-03: data sources; 2026-03-11: ``in_trash`` replaces ``archived``, ``position`` replaces
+``after``; 2026-12-01: query results carry only the title unless ``filter_properties`` names more."""
+NOTION_VERSION = SUPPORTED_VERSIONS[-1]
 DEFAULT_BASE_URL = "https://api.notion.com"
 
 # Budget: Notion documents ~3 requests/s on average per connection, with short bursts allowed. Keep
@@ -69,6 +73,10 @@ MAX_PHONE = 200
 MAX_PAYLOAD_BYTES = 500_000
 MAX_BLOCKS = 1000
 MAX_PAGE_SIZE = 100
+PAGE_RELATIONS_SHOWN = 25
+"""A page object lists at most this many references per relation property (then ``has_more``)."""
+MAX_RELATION_PAGES = 100
+"""Pages of property items read for one relation (10,000 references): a bound, not a Notion limit."""
 QUERY_RESULT_CAP = 10_000
 """A data-source query stops after this many results (request_status.incomplete_reason)."""
 SPLIT_MAX_DEPTH = 20

@@ -100,7 +100,7 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
           contacts: int | None = None, opportunities: int | None = None, seed: int = 42,
           notion_rate: float = 3.0, notion_burst: int = 10, notion_latency_ms: float | None = None,
           daily_limit: int = 100_000, host: str = "127.0.0.1", config: SyncConfig | None = None,
-          reset: bool = False) -> Iterator[Sandbox]:
+          reset: bool = False, notion_query_lag_s: float = 0.0) -> Iterator[Sandbox]:
     """Both emulators in background threads, with the Notion databases created."""
     from .notion_emulator import NotionEmulator
     from .salesforce_emulator import SalesforceEmulator
@@ -112,7 +112,7 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     root.mkdir(parents=True, exist_ok=True)
     notion_kwargs = {} if notion_latency_ms is None else {"latency_median_ms": notion_latency_ms}
     notion = NotionEmulator(state_dir=root / "notion", tokens=[NOTION_TOKEN], rate=notion_rate, burst=notion_burst,
-                            **notion_kwargs)
+                            query_lag_s=notion_query_lag_s, **notion_kwargs)
     sf = SalesforceEmulator(state_dir=root / "salesforce", accounts=accounts, contacts=contacts,
                             opportunities=opportunities, seed=seed, daily_limit=daily_limit)
     try:

@@ -5,7 +5,10 @@ it every record would be created again. Pages are listed with created_time windo
 Notion's 10,000-result query cap are found; a minute with more than that (a CSV import) is split by
 prefixes of the Salesforce Id property. Each page's properties are read back into the shape the
 sync writes, so the content hash matches a record that has not changed since and the next run skips
-it instead of rewriting every page.
+it instead of rewriting every page. Pages are listed with ``filter_properties`` naming exactly the
+mapped properties (from Notion-Version 2026-12-01 a query returns only the title without it), and a
+relation holding more than the 25 references a page object lists is read through the page-property
+endpoint, so it hashes like the record and is not rewritten needlessly.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ def rebuild_record_map(ctx: SyncContext, *, force: bool = False) -> dict[str, An
         return {"rebuilt": 0, "skipped": f"record map already has {existing} entries"}
     types = {p.name: p.type for p in obj.properties} | {obj.salesforce_id_property: "rich_text"}
     id_property = (obj.salesforce_id_property, types[obj.salesforce_id_property])
-    pages = ctx.notion_client().query_windowed(ctx.data_source(), split_property=id_property)
+    property_ids = dict(zip(types, ctx.property_ids(list(types)), strict=True))
+    client = ctx.notion_client()
+    pages = client.query_windowed(ctx.data_source(), split_property=id_property,
+                                  filter_properties=list(property_ids.values()))
     seen: set[str] = set()
     counts = {"pages": 0, "rebuilt": 0, "without_sf_id": 0, "duplicates": 0}
 
@@ -51,6 +57,10 @@ def rebuild_record_map(ctx: SyncContext, *, force: bool = False) -> dict[str, An
                 log.warning("%s %s: page %s duplicates an older page; left as is", obj.name, sf_id, page["id"])
                 continue
             seen.add(sf_id)
+            for name, kind in types.items():
+                if kind == "relation" and (props.get(name) or {}).get("has_more"):  # > 25 references
+                    ids = client.relation_ids(page["id"], property_ids[name])
+                    props[name] = {**props[name], "relation": [{"id": i} for i in ids]}
             written = {name: _write_shape(kind, props.get(name)) for name, kind in types.items()}
             yield RecordMapEntry(
                 object_name=obj.name,

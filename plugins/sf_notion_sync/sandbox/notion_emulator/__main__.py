@@ -12,7 +12,7 @@ from .emulator import NotionEmulator
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="notion_emulator", description="Local Notion API emulator (2025-09-03)."
+        prog="notion_emulator", description="Local Notion API emulator (2025-09-03, 2026-03-11, 2026-12-01)."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8790)
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-p95-ms", type=float, default=None)
     parser.add_argument("--hang-seconds", type=float, default=DEFAULT_HANG_SECONDS)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--query-lag-s", type=float, default=0.0, help="seconds a new page stays out of data-source queries"
+    )
     for kind in FAULT_KINDS:
         parser.add_argument(
             f"--fault-{kind.replace('_', '-')}", type=float, default=0.0, dest=f"fault_{kind}"
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             faults={kind: getattr(args, f"fault_{kind}") for kind in FAULT_KINDS},
             hang_seconds=args.hang_seconds,
             seed=args.seed,
+            query_lag_s=args.query_lag_s,
         )
     except ValueError as exc:
         print(f"notion_emulator: {exc}", file=sys.stderr)

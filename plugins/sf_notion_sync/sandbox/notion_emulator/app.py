@@ -13,13 +13,15 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
+from . import versions
 from .config import EmulatorConfig
 from .control import ControlApi
-from .errors import BAD_GATEWAY_HTML, NotionError, from_status
-from .faults import Fault, FaultInjector
+from .errors import BAD_GATEWAY_HTML, NotionError, committed, from_status
+from .faults import AFTER_WRITE_FAULTS, Fault, FaultInjector
 from .ratelimit import RateLimiter
-from .routes import resolve
+from .routes import Call, resolve
 from .store import Store
 from .validation import PAYLOAD_LIMIT
 from .workspace import Workspace
@@ -31,6 +33,11 @@ _JSON = b"application/json; charset=utf-8"
 def fingerprint(token: str) -> str:
     """What the request log and bot ids use instead of the token: 12 hex digits of its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def _url(headers: dict[bytes, bytes], raw_path: str) -> str:
+    host = headers.get(b"host", b"localhost").decode("latin-1")
+    return f"http://{host}{raw_path}"
 
 
 def _reject_constant(name: str) -> Any:
@@ -101,7 +108,7 @@ class EmulatorApp:
             delay = self.injector.latency_seconds()
             if delay:
                 await asyncio.sleep(delay)
-            status = await self._serve(method, path, headers, token_fp, request_id, receive, send)
+            status = await self._serve(scope, headers, token_fp, request_id, receive, send)
         except Exception:
             log.exception("notion emulator: unexpected error on %s %s (request %s)", method, path, request_id)
             status = 500
@@ -119,29 +126,36 @@ class EmulatorApp:
                 }
             )
 
-    async def _serve(self, method, path, headers, token_fp, request_id, receive, send) -> int:
+    async def _serve(self, scope, headers, token_fp, request_id, receive, send) -> int:
         """Answer one /v1 request; the status returned is 0 when the client got no HTTP answer."""
+        method, path = scope["method"], scope["path"]
+        raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
         fault: Fault | None = None
         try:
             if token_fp is None or (self._fingerprints is not None and token_fp not in self._fingerprints):
                 raise NotionError(401, "unauthorized")
-            if not headers.get(b"notion-version"):
-                raise NotionError(400, "missing_version")
-            handler, args = resolve(method, path)
+            version = versions.check(headers.get(b"notion-version"))
+            handler, args = resolve(method, raw_path)
             fault = self.injector.scripted(method, path)
             if fault is None:
                 self.limiter.admit(token_fp)
                 fault = self.injector.random_fault(method, path)
-            if fault is not None and fault.kind != "lost_create":
+            if fault is not None and fault.kind not in AFTER_WRITE_FAULTS:
                 return await self._inject(fault, send, request_id)
             body = await self._json_body(method, receive)
-            result = handler(self.workspace, args, body, token_fp)
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            call = Call(args, body, token_fp, version, query, _url(headers, raw_path))
+            result = handler(self.workspace, call)
         except NotionError as error:
             await self._error(send, error, request_id)
             return error.status
-        if fault is not None:  # lost_create: the page is stored, the answer never arrives
+        if fault is not None and fault.kind == "lost_create":  # stored; the answer never arrives
             await self._drop(send)
             return 0
+        if fault is not None:  # stored; the answer is a 503, with or without the saved id
+            error = committed(result["id"] if fault.kind == "committed_503" else None)
+            await self._error(send, error, request_id)
+            return error.status
         await respond(
             send, 200, encode({**result, "request_id": request_id}), {"x-notion-request-id": request_id}
         )

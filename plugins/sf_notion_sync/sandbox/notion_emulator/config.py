@@ -6,7 +6,10 @@ import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "502", "503", "504", "409", "529", "hang", "drop", "lost_create")
+FAULT_KINDS = (
+    "429", "500", "502", "503", "504", "409", "529", "hang", "drop",
+    "lost_create", "committed_503", "committed_503_silent",
+)
 
 DEFAULT_RATE = 3.0
 DEFAULT_BURST = 10
@@ -26,12 +29,14 @@ class EmulatorConfig:
     latency_p95_ms: float | None = None
     faults: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0.0))
     hang_seconds: float = DEFAULT_HANG_SECONDS
+    query_lag_s: float = 0.0
+    """How long a page made by POST /v1/pages stays out of data-source queries (GET sees it at once)."""
 
     def __post_init__(self) -> None:
         given = dict(self.faults)
         self.faults = dict.fromkeys(FAULT_KINDS, 0.0)
         self.patch({"faults": given})
-        self.patch({k: getattr(self, k) for k in ("rate", "burst", "workspace_rate", "workspace_burst")})
+        self.patch({k: getattr(self, k) for k in ("rate", "burst", "workspace_rate", "workspace_burst", "query_lag_s")})
         if self.latency_p95_ms is None:
             self.latency_p95_ms = self.latency_median_ms * 3
 
@@ -57,7 +62,9 @@ class EmulatorConfig:
                     raise ValueError("fault shares add up to more than 1")
             elif key in ("burst", "workspace_burst"):
                 setattr(self, key, int(_number(key, value)))
-            elif key in ("rate", "workspace_rate", "latency_median_ms", "latency_p95_ms", "hang_seconds"):
+            elif key in (
+                "rate", "workspace_rate", "latency_median_ms", "latency_p95_ms", "hang_seconds", "query_lag_s",
+            ):
                 setattr(self, key, _number(key, value))
             else:
                 raise ValueError(f"unknown config key {key!r}")

@@ -48,7 +48,7 @@ class RunningServer:
 
 
 class NotionEmulator:
-    """A local Notion API (version 2025-09-03). `tokens=None` accepts any bearer token."""
+    """A local Notion API (versions in versions.SUPPORTED). `tokens=None` accepts any bearer token."""
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class NotionEmulator:
         faults: dict[str, float] | None = None,
         hang_seconds: float = DEFAULT_HANG_SECONDS,
         seed: int | None = None,
+        query_lag_s: float = 0.0,
     ) -> None:
         self.config = EmulatorConfig(
             rate=rate,
@@ -73,9 +74,10 @@ class NotionEmulator:
             latency_p95_ms=latency_p95_ms,
             faults=dict(faults or {}),
             hang_seconds=hang_seconds,
+            query_lag_s=query_lag_s,
         )
         self.store = Store(state_dir)
-        self.workspace = Workspace(self.store)
+        self.workspace = Workspace(self.store, query_lag=lambda: self.config.query_lag_s)
         self.limiter = RateLimiter(self.config)
         self.injector = FaultInjector(self.config, seed)
         self.app = EmulatorApp(

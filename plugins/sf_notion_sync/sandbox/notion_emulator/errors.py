@@ -97,3 +97,19 @@ def from_status(status: int, *, retry_after: int | None = None, reason: str | No
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     additional = {"rate_limit_reason": reason} if reason else None
     return NotionError(status, code, additional_data=additional, headers=headers)
+
+
+COMMITTED_MESSAGE = "The write was saved, but Notion could not confirm it in time. Do not repeat the write."
+
+
+def committed(resource_id: str | None) -> NotionError:
+    """The 503 of a write that was saved ("Status codes"): retry guidance and the saved object's id,
+    or, with no id, a plain service_unavailable that leaves the outcome unknown."""
+    if resource_id is None:
+        return NotionError(503, "service_unavailable")
+    return NotionError(
+        503,
+        "service_unavailable",
+        COMMITTED_MESSAGE,
+        additional_data={"retry_guidance": "do_not_retry", "committed_resource_id": resource_id},
+    )

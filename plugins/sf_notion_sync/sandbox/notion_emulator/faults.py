@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from .config import EmulatorConfig
 
-TRANSPORT_FAULTS = ("hang", "drop", "lost_create")
+AFTER_WRITE_FAULTS = ("lost_create", "committed_503", "committed_503_silent")
+"""The write is stored, then its answer is lost (lost_create) or a 503 ("Status codes": a write may
+answer 503 after it was saved; the `_silent` one leaves out additional_data, an unknown outcome)."""
+SCRIPT_FAULTS = ("hang", "drop", *AFTER_WRITE_FAULTS)
 SCRIPT_STATUSES = (400, 401, 404, 409, 429, 500, 502, 503, 504, 529)
 _Z95 = 1.6448536269514722
 
 
 @dataclass
 class Fault:
-    """What to do instead of (or, for lost_create, after) serving a request."""
+    """What to do instead of (or, for AFTER_WRITE_FAULTS, after) serving a request."""
 
-    kind: str  # an HTTP status as text ("500", "429", ...) or one of TRANSPORT_FAULTS
+    kind: str  # an HTTP status as text ("500", "429", ...) or one of SCRIPT_FAULTS
     retry_after: int | None = None
     rate_limit_reason: str | None = None
     message: str | None = None
@@ -43,8 +47,8 @@ def parse_script(entries: Any) -> list[_Scripted]:
             raise ValueError(f"responses[{index}] must be an object")
         status, fault_name = entry.get("status"), entry.get("fault")
         if fault_name is not None:
-            if fault_name not in TRANSPORT_FAULTS:
-                raise ValueError(f"responses[{index}].fault must be one of {', '.join(TRANSPORT_FAULTS)}")
+            if fault_name not in SCRIPT_FAULTS:
+                raise ValueError(f"responses[{index}].fault must be one of {', '.join(SCRIPT_FAULTS)}")
             kind = fault_name
         elif status in SCRIPT_STATUSES:
             kind = str(status)
@@ -94,7 +98,7 @@ class FaultInjector:
         with self._lock:
             for entry in self._script:
                 if (entry.method is None or entry.method == method) and path.startswith(entry.path_prefix):
-                    if entry.fault.kind == "lost_create" and not _is_create(method, path):
+                    if not _applies(entry.fault.kind, method, path):
                         continue
                     entry.remaining -= 1
                     if entry.remaining <= 0:
@@ -103,7 +107,7 @@ class FaultInjector:
         return None
 
     def random_fault(self, method: str, path: str) -> Fault | None:
-        """Draw against the configured shares; lost_create only applies to page creates."""
+        """Draw against the configured shares; a write fault drawn for a request it does not fit is none."""
         faults = self._config.faults
         if not any(faults.values()):
             return None
@@ -111,7 +115,7 @@ class FaultInjector:
             draw = self._random.random()
         for kind, share in faults.items():
             if draw < share:
-                if kind == "lost_create" and not _is_create(method, path):
+                if not _applies(kind, method, path):
                     return None
                 if kind in ("429", "529"):  # Notion sends Retry-After with both
                     reason = "public_api_request_rate_limit" if kind == "429" else None
@@ -132,5 +136,14 @@ class FaultInjector:
         return sample / 1000.0
 
 
-def _is_create(method: str, path: str) -> bool:
-    return method == "POST" and path.rstrip("/") == "/v1/pages"
+_PAGE_UPDATE = re.compile(r"^/v1/pages/[^/]+/?$")
+
+
+def _applies(kind: str, method: str, path: str) -> bool:
+    """lost_create hits page creates only; the committed 503s hit page creates and page updates."""
+    is_create = method == "POST" and path.rstrip("/") == "/v1/pages"
+    if kind == "lost_create":
+        return is_create
+    if kind in AFTER_WRITE_FAULTS:
+        return is_create or (method == "PATCH" and bool(_PAGE_UPDATE.match(path)))
+    return True

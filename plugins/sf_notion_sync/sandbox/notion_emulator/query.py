@@ -1,12 +1,16 @@
 """POST /v1/data_sources/{id}/query: filters, sorts, cursor paging and the 10,000-result cap.
 
 A query's ordered result ids are kept per (filter, sorts) so that following next_cursor through
-10,000 results costs one filter pass, not one per page. Cursors are page ids, as in Notion.
+10,000 results costs one filter pass, not one per page; a query without start_cursor always evaluates
+afresh. Cursors are page ids, as in Notion. "Query a data source" does not promise that a new page is
+in the results at once: an API-created page joins them `query_lag_s` after its creation.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime
@@ -19,6 +23,7 @@ from .validation import parse_date
 
 RESULT_CAP = 10_000
 PAGE_SIZE_LIMIT = 100
+FILTER_NESTING_LIMIT = 2
 _CACHE_ENTRIES = 64
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -106,18 +111,28 @@ def _page_time(field: str) -> Callable[[dict[str, Any]], datetime | None]:
     return lambda page: datetime.fromisoformat(page[field].replace("Z", "+00:00"))
 
 
-def compile_filter(spec: Any, properties: dict[str, dict[str, Any]]) -> Predicate:
+def compile_filter(spec: Any, properties: dict[str, dict[str, Any]], path: str = "filter") -> Predicate:
+    """A page predicate; compound filters nest at most 2 levels ("Filter data source entries", "Request limits")."""
     if not isinstance(spec, dict):
-        raise body_failed("filter", "should be an object")
+        raise body_failed(path, "should be an object")
     for compound in ("and", "or"):
         if compound in spec:
             parts = spec[compound]
+            if path.count(".") >= FILTER_NESTING_LIMIT:
+                raise validation(
+                    f"body failed validation: body.{path}.{compound} nests compound filters more than "
+                    f"{FILTER_NESTING_LIMIT} levels deep; `and` and `or` filters can be nested only "
+                    f"{FILTER_NESTING_LIMIT} levels."
+                )
             if not isinstance(parts, list):
-                raise body_failed(f"filter.{compound}", "should be an array")
+                raise body_failed(f"{path}.{compound}", "should be an array")
             if len(parts) > PAGE_SIZE_LIMIT:
-                raise too_long(f"filter.{compound}", PAGE_SIZE_LIMIT, len(parts))
+                raise too_long(f"{path}.{compound}", PAGE_SIZE_LIMIT, len(parts))
             quantifier = all if compound == "and" else any
-            preds = _merge_text_tests([compile_filter(p, properties) for p in parts], quantifier)
+            preds = _merge_text_tests(
+                [compile_filter(p, properties, f"{path}.{compound}[{i}]") for i, p in enumerate(parts)],
+                quantifier,
+            )
             return lambda page: quantifier(p(page) for p in preds)
     if "timestamp" in spec:
         field = spec["timestamp"]
@@ -254,12 +269,22 @@ def order(pages: list[dict[str, Any]], sorts: list[Any], properties: dict[str, d
 class QueryEngine:
     """Runs queries against the store's pages and remembers each query's ordered ids for its cursors."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.time, lag: Callable[[], float] = lambda: 0.0
+    ) -> None:
         self.store = store
+        self._clock = clock
+        self._lag = lag
+        self._created_at: dict[str, float] = {}
         self._cache: OrderedDict[tuple[str, str], tuple[list[str], dict[str, int], bool]] = OrderedDict()
 
     def clear(self) -> None:
         self._cache.clear()
+        self._created_at.clear()
+
+    def created(self, page_id: str) -> None:
+        """Note an API create, so the page stays out of results for the configured lag."""
+        self._created_at[page_id] = self._clock()
 
     def run(self, source: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """One page of results for a query on `source`."""
@@ -310,10 +335,13 @@ class QueryEngine:
     def _evaluate(self, source, spec, sorts) -> tuple[list[str], dict[str, int], bool]:
         properties = source["properties"]
         predicate = compile_filter(spec, properties) if spec else None
+        lag, now, created_at = self._lag(), self._clock(), self._created_at
         live = [
             p
             for p in self._candidates(source, spec)
-            if not p["in_trash"] and (predicate is None or predicate(p))
+            if not p["in_trash"]
+            and (lag <= 0 or created_at.get(p["id"], -math.inf) <= now - lag)
+            and (predicate is None or predicate(p))
         ]
         if sorts:
             live = order(live, sorts, properties)

@@ -21,7 +21,8 @@ ANNOTATIONS = {
 }
 """A text item's annotations when a write leaves them out."""
 OPTION_COLORS = ("default", "gray", "brown", "orange", "yellow", "green", "blue", "purple", "pink", "red")
-_ID_ALPHABET = string.ascii_letters + string.digits + "!#$&()*+,-./:;=?@[]^_`{|}~"
+# No "." : notion-client refuses a request path holding "..", and property ids go into paths.
+_ID_ALPHABET = string.ascii_letters + string.digits + "!#$&()*+,-/:;=?@[]^_`{|}~"
 
 
 def new_property_id() -> str:

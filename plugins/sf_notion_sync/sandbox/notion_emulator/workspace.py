@@ -100,10 +100,12 @@ def _migrate(page: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 class Workspace:
     """All object logic; callers (HTTP routes, control API, tests) hold no state of their own."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.time, query_lag: Callable[[], float] = lambda: 0.0
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.queries = QueryEngine(store)
+        self.queries = QueryEngine(store, clock, query_lag)
 
     # -- users ------------------------------------------------------------------------------
     def me(self, token_fingerprint: str) -> dict[str, Any]:
@@ -263,15 +265,18 @@ class Workspace:
             self.store.put_data_source({**source, "properties": schema})
 
     def create_page(self, body: dict[str, Any], creator: str = "") -> dict[str, Any]:
+        """An API create: readable at once, in query results only after the query lag."""
         with self.store.lock:
             page = self.new_page(body, creator)
             self.store.add_pages([page])
+            self.queries.created(page["id"])
         return page
 
     def seed_pages(
         self, source_id: str, properties: Iterable[dict[str, Any]], created_at: float | None = None
     ) -> int:
-        """Bulk-create pages in one transaction, validated like API creates (for fixtures and demos)."""
+        """Bulk-create pages in one transaction, validated like API creates (for fixtures and demos);
+        seeded pages are in query results at once."""
         parent = {"data_source_id": source_id}
         with self.store.lock:
             pages = [self.new_page({"parent": parent, "properties": p}, "", created_at) for p in properties]
