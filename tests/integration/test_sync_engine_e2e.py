@@ -22,6 +22,7 @@ from simple_salesforce import Salesforce
 
 from sf_notion_sync.config import load_config
 from sf_notion_sync.notion.client import ThrottledNotionClient
+from sf_notion_sync.notion.constants import SUPPORTED_VERSIONS
 from sf_notion_sync.notion.errors import NotionApiError, PropertyValueError
 from sf_notion_sync.notion.limiter import MemoryBackend, NotionRateLimiter, token_fingerprint
 from sf_notion_sync.notion.properties import build_property
@@ -514,3 +515,19 @@ def test_unknown_create_outcome_under_query_lag_never_duplicates(sandbox: Sandbo
     posts = [r for r in sandbox.control(sandbox.notion_url, "GET", f"/_sandbox/requests?since={started}")
              if r["method"] == "POST" and r["path"].rstrip("/") == "/v1/pages"]
     assert len(posts) == ACCOUNTS + (0 if stored else 5), "a saved create was sent again"
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+def test_sync_on_every_supported_notion_version(sandbox: Sandbox, version: str) -> None:
+    """Create, skip, update, trash and rebuild the map on each Notion-Version the connection may name."""
+    store = make_store(sandbox.state_url)
+    client = {"notion_version": version}
+    first = run_sync(sandbox, store, f"{version}-1", client=client)
+    assert (first["created"], first["failed"]) == (ACCOUNTS, 0)
+    sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {"object": "Account", "update": 5, "delete": 3})
+    again = run_sync(sandbox, store, f"{version}-2", do_reconcile=True, client=client)
+    assert (again["updated"], again["trashed"], again["skipped"], again["failed"]) == (5, 3, ACCOUNTS - 8, 0)
+    assert_mirrors_salesforce(sandbox)
+    fresh = make_store(f"sqlite:///{sandbox.tmp / f'{version}.db'}")
+    rebuilt = rebuild_record_map(sandbox.context(f"{version}-rebuild", fresh, client=client))
+    assert rebuilt["rebuilt"] == ACCOUNTS - 3 and rebuilt["without_sf_id"] == 0
