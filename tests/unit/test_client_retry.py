@@ -241,3 +241,11 @@ def test_query_data_source_follows_cursors(ft, unique_key):
     client = make_client(transport, ft, unique_key)
     assert [p["id"] for p in client.query_data_source(DS, filter={"property": "X", "checkbox": {"equals": True}})] == ["0", "1", "2"]
     assert client.totals.attempts == 3
+
+
+def test_blocked_integration_stops_at_once(ft, unique_key):
+    blocked = {"additional_data": {"rate_limit_reason": "public_api_request_blocked"}}
+    script = Script(("GET", error(429, "rate_limited", {"Retry-After": "1"}, **blocked)))
+    with pytest.raises(NotionApiError) as info:
+        make_client(script, ft, unique_key).retrieve_database(PAGE_ID)
+    assert info.value.stops_run and not info.value.rate_limited and len(script.log) == 1

@@ -45,6 +45,9 @@ FATAL_CODES = frozenset(
 RUN_LEVEL_CODES = frozenset({"unauthorized", "restricted_resource", "missing_version", "invalid_request_url"})
 """Errors about the token, its access or the request itself, not one record: every other record
 would fail the same way, so a batch stops at the first instead of marking each record failed."""
+BLOCKED_REASON = "public_api_request_blocked"
+"""A 429 whose ``rate_limit_reason`` says the integration is blocked: retrying won't help ("Request
+limits"), so it stops the batch like a revoked token, with Notion's message."""
 TIMEOUT_CODE = "timeout"
 TRANSPORT_CODE = "transport_error"
 INVALID_RESPONSE_CODE = "invalid_response"
@@ -112,7 +115,7 @@ class NotionApiError(Exception):
 
     @property
     def stops_run(self) -> bool:
-        return self.code in RUN_LEVEL_CODES
+        return self.code in RUN_LEVEL_CODES or self.rate_limit_reason == BLOCKED_REASON
 
     @property
     def may_have_written(self) -> bool:
@@ -208,6 +211,8 @@ def _from_response(
         # the header, else additional_data.retry_after, which repeats it ("Request limits")
         retry_after = parse_retry_after(headers.get("retry-after") or _text(additional.get("retry_after")), now=now)
     reason = additional.get("rate_limit_reason")
+    if reason == BLOCKED_REASON:
+        kind = ErrorKind.FATAL
     return NotionApiError(
         message,
         status=status,

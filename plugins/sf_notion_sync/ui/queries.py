@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from sf_notion_sync.state.dedupe_log import OP_DEDUPE
 from sf_notion_sync.state.models import (
     STATUS_DEAD,
     STATUS_FAILED,
+    STATUS_PENDING,
     STATUS_RATE_LIMITED,
     Base,
     SyncLog,
@@ -32,7 +34,7 @@ MAX_FAILURES = 200
 USAGE_HOURS = 24
 MAX_USAGE_HOURS = 24 * 14
 MESSAGE_CHARS = 500
-OPEN_STATUSES = (STATUS_FAILED, STATUS_RATE_LIMITED, STATUS_DEAD)
+OPEN_STATUSES = (STATUS_PENDING, STATUS_FAILED, STATUS_RATE_LIMITED, STATUS_DEAD)
 RUN_RUNNING = "running"  # what StateStore.start_run sets
 
 _log = SyncLog.__table__
@@ -78,7 +80,8 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
 
 
 def runs(store: StateStore, now: datetime | None = None, per_object: int = RUNS_PER_OBJECT) -> dict[str, Any]:
-    """Per object: sync_log counts by status and the newest runs, with live progress while running."""
+    """Per object: sync_log counts by status, duplicate pages trashed (by any sweep, the CLI's too),
+    and the newest runs, with live progress while running."""
     now = now or utcnow()
     counts: dict[str, dict[str, int]] = {}
     with store.engine.connect() as conn:
@@ -87,11 +90,15 @@ def runs(store: StateStore, now: datetime | None = None, per_object: int = RUNS_
         )
         for object_name, status, n in grouped:
             counts.setdefault(object_name, {})[status] = n
+        duplicates = dict(conn.execute(
+            select(_log.c.object_name, func.count()).where(_log.c.operation == OP_DEDUPE).group_by(_log.c.object_name)
+        ).all())  # fmt: skip
         names = set(conn.execute(select(_run.c.object_name).distinct()).scalars()) | set(counts)
     objects = [
         {
             "object": name,
             "log_counts": counts.get(name, {}),
+            "duplicates_trashed": duplicates.get(name, 0),
             "runs": [_run_dict(store, r, now) for r in store.recent_runs(name, limit=per_object)],
         }
         for name in sorted(names)
@@ -136,7 +143,7 @@ def _run_dict(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
         **{
             k: getattr(run, k)
             for k in ("total", "processed", "created", "updated", "skipped", "trashed", "failed",
-                      "rate_limited_429s", "notion_requests")
+                      "rate_limited_429s", "notion_requests", "duplicates_trashed")
         },
         "records_per_s": records_per_s,
         "achieved_rps": achieved,
@@ -147,7 +154,8 @@ def _run_dict(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
 
 
 def failures(store: StateStore, limit: int = LATEST_FAILURES) -> dict[str, Any]:
-    """The most recently touched open sync_log rows (Failed, Rate Limited, Dead)."""
+    """The most recently touched open sync_log rows (Pending: a create's outcome is unknown until a
+    settled lookup; Failed, Rate Limited, Dead)."""
     query = (
         select(_log)
         .where(_log.c.status.in_(OPEN_STATUSES))
