@@ -1,6 +1,6 @@
 """Which alerts a finished run deserves (the plan's error alerting), decided without Airflow.
 
-Four conditions, thresholds from sync.yaml `alerts.thresholds`:
+Five conditions, thresholds from sync.yaml `alerts.thresholds`:
 
 * a record reached `record_failures` failed attempts, or went Dead, in this run (each record is
   alerted when it crosses, not again at every later failure);
@@ -9,6 +9,8 @@ Four conditions, thresholds from sync.yaml `alerts.thresholds`:
   busy hour is not re-alerted by every object's run);
 * a full or incremental run ends with more than `run_failure_pct` percent of its records failed
   (retry runs carry only failures by nature: their records are alerted by the first condition);
+* the duplicate sweep trashed pages in this run (any number: a second page for a record means a
+  create was repeated somewhere upstream, which the exactly-once machinery should have prevented);
 * a DAG run failed (SyncAlertNotifier, the DAGs' on_failure_callback).
 
 Dry runs alert nothing: they write nothing and record no failure.
@@ -64,6 +66,14 @@ def run_alerts(summary: Mapping[str, Any], thresholds: AlertThresholds, *, hour_
             (f"{hour_rate_limited} of {hour_requests} requests (threshold {thresholds.rate_limited_share:.0%}).",
              "Lower budget_rate on the notion connection or check other integrations on the token."),
             {"requests": hour_requests, "rate_limited": hour_rate_limited, "share": round(share, 4)}))
+    duplicates = int(summary.get("duplicates_trashed") or 0)
+    if duplicates:
+        alerts.append(Alert(
+            "duplicates", f"[sf-notion-sync] {obj}: {duplicates} duplicate Notion pages trashed in run {run_id}",
+            ("Records had more than one live page; each kept its mapped page (else its oldest), the others are in "
+             "Notion's trash.", "Each is in sync_log (operation dedupe, with both page ids). A duplicate means a "
+             "create was repeated upstream: check this run's sync_batch logs and other writers to the database."),
+            {"object": obj, "run_id": run_id, "duplicates_trashed": duplicates}))
     if repeated_failures:
         shown = [f"{row['sf_id']}: {row.get('status')} after {row.get('attempts')} attempts: "
                  f"{row.get('error_code') or ''} {row.get('error_message') or ''}".rstrip()

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "sf_notion_sync.airflow.fast_lane",
     "sf_notion_sync.airflow.usage_report",
     "sf_notion_sync.airflow.state_commands",
+    "sf_notion_sync.airflow.notion_commands",
 )
 
 

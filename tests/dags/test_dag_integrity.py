@@ -66,3 +66,11 @@ def test_every_dag_is_described(dagbag):
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
             assert task.retries is not None and task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+
+
+def test_full_sync_sweeps_duplicates_by_default_and_incremental_on_request(dagbag):
+    bag, _ = dagbag
+    for dag_id, default in (("sf_notion_full_sync__account", True), ("sf_notion_incremental__account", False)):
+        dag = bag.dags[dag_id]
+        assert dag.params.get_param("sweep_duplicates").value is default, dag_id
+        assert "finish" in dag.get_task("reconcile").downstream_task_ids

@@ -48,6 +48,13 @@ def test_rate_limited_share_alerts_only_a_run_that_was_rate_limited():
     assert payload["facts"] == {"requests": 1000, "rate_limited": 51, "share": 0.051}
 
 
+def test_any_duplicate_the_sweep_trashed_alerts():
+    assert run_alerts(summary(duplicates_trashed=0), THRESHOLDS) == []
+    (alert,) = run_alerts(summary(duplicates_trashed=2), THRESHOLDS)
+    assert alert.kind == "duplicates" and "2 duplicate Notion pages trashed in run r1" in alert.subject
+    assert "operation dedupe" in alert.as_text() and alert.facts["duplicates_trashed"] == 2
+
+
 @pytest.mark.parametrize(
     ("status", "attempts", "fatal", "expected"),
     [

@@ -120,6 +120,25 @@ def test_overview_shows_runs_progress_failures_and_usage(client):
     assert [r["endpoint"] for r in usage["rows"]][0] == "PATCH /v1/pages/{id}"  # newest hour first
 
 
+def test_duplicates_trashed_per_run_and_per_object(store):
+    from sf_notion_sync.state.dedupe_log import TrashedDuplicate, log_trashed_duplicates
+
+    now = datetime.now(UTC)
+    seed(store, now)
+    store.add_run_counters("full-1", Counters(duplicates_trashed=2, notion_requests=14))
+    log_trashed_duplicates(store, "full-1", "Account", [TrashedDuplicate("001A00000000009AAA", "p2", "p1"),
+                                                        TrashedDuplicate("001A00000000008AAA", "p4", "p3")], now)
+    log_trashed_duplicates(store, "cli-dedupe-1", "Account", [TrashedDuplicate("001A00000000007AAA", "p6", "p5")], now)
+    client = client_for(lambda: store)
+    data = client.get("/api/overview").json()
+    account, contact = data["objects"]
+    assert (account["duplicates_trashed"], contact["duplicates_trashed"]) == (3, 0)  # the CLI's sweep counts too
+    assert [r["duplicates_trashed"] for r in account["runs"]] == [0, 2]
+    assert all(f["operation"] != "dedupe" for f in data["latest_failures"])  # closed rows: not failures
+    page = client.get("/").text
+    assert "Duplicates trashed" in page and "data-duplicates" in page
+
+
 def test_each_section_has_its_endpoint_with_bounded_parameters(client):
     assert [len(o["runs"]) for o in client.get("/api/runs", params={"per_object": 1}).json()["objects"]] == [1, 1]
     assert len(client.get("/api/failures", params={"limit": 2}).json()["latest_failures"]) == 2

@@ -109,15 +109,26 @@ def plan(object_name: str, max_map_length: int, params: dict | None = None) -> l
 
 @task(task_id="reconcile", trigger_rule="none_failed")
 def reconcile(object_name: str, extracted: dict[str, Any], params: dict | None = None) -> dict[str, Any]:
-    """Trash Notion pages whose Salesforce record is gone: when the `reconcile` Param is on, or when
+    """With the `sweep_duplicates` Param, trash the extra pages of records that have more than one;
+    then trash Notion pages whose Salesforce record is gone: when the `reconcile` Param is on, or when
     an incremental run found Salesforce's getDeleted window missed and extracted everything."""
     from sf_notion_sync.sync import reconcile as engine_reconcile
+    from sf_notion_sync.sync import sweep_duplicates
+    from sf_notion_sync.sync.dedupe import EXAMPLES_KEY
 
     params = dict(params or {})
-    if not (params.get("reconcile") or extracted.get("reconcile")):
+    trash_gone = bool(params.get("reconcile") or extracted.get("reconcile"))
+    sweep = bool(params.get("sweep_duplicates"))
+    if not (trash_gone or sweep):
         return {"skipped": True}
+    result: dict[str, Any] = {}
     with _sync_context(object_name, dry_run=bool(params.get("dry_run"))) as ctx:
-        return engine_reconcile(ctx)
+        if sweep:  # first: the pages it keeps are the ones reconcile then judges
+            swept = sweep_duplicates(ctx)
+            result["sweep"] = {k: v for k, v in swept.items() if k != EXAMPLES_KEY}  # XCom: counts only
+        if trash_gone:
+            result.update(engine_reconcile(ctx))
+    return result
 
 
 @task(task_id="finish", trigger_rule="all_done")
@@ -165,6 +176,9 @@ def _sync_batches(object_name: str, batches: Any, priority_weight: int = 1, lane
     ).expand(batch=batches)
 
 
+SWEEP_DESCRIPTION = ("In reconcile, trash the extra pages of records that have more than one (keeps the mapped, "
+                     "else the oldest); costs one query per 100 pages plus one request per duplicate.")
+
 FULL_SYNC_PARAMS = {
     "dry_run": Param(False, type="boolean", description="Build and validate every page, send no Notion write."),
     "limit": Param(None, type=["null", "integer"], minimum=1, description="Sync only the first N records."),
@@ -172,6 +186,7 @@ FULL_SYNC_PARAMS = {
                         description="Override the dynamic batch sizer (records per mapped task)."),
     "reconcile": Param(False, type="boolean",
                        description="Trash Notion pages whose Salesforce record no longer exists."),
+    "sweep_duplicates": Param(True, type="boolean", description=SWEEP_DESCRIPTION),
 }
 
 
@@ -197,6 +212,7 @@ INCREMENTAL_PARAMS = {
     "max_records": Param(None, type=["null", "integer"], minimum=1,
                          description="This run's share: at most this many changed records (default: the "
                                      f"budget x {INCREMENTAL_RUN_BUDGET_SECONDS} s); a larger backlog chains."),
+    "sweep_duplicates": Param(False, type="boolean", description=SWEEP_DESCRIPTION),
 }
 
 
@@ -356,7 +372,9 @@ staging table, plans batches sized from recorded throughput, and syncs them as m
 new records get an intent row before the create, so a dead worker never causes a duplicate page.
 
 **Params:** `dry_run` (validate, no writes) · `limit` (first N records) · `batch_size` (override
-the sizer) · `reconcile` (trash pages whose record is gone).
+the sizer) · `reconcile` (trash pages whose record is gone) · `sweep_duplicates` (on by default: in
+reconcile, trash the extra pages of a record that has more than one, keeping the mapped or oldest;
+one query per 100 pages plus one request per duplicate; each one is in `sync_log` and alerted).
 
 Failed records land in `sync_log` and are retried by `sf_notion_retry`. The `finish` task logs the
 summary: counts, duration, achieved Notion requests/s against the budget.
@@ -374,7 +392,8 @@ triggers the next run at once; when the run was rate limited, `wait_for_budget` 
 slot held) until the Notion budget reopens.
 
 **Params:** `dry_run` · `max_records` (this run's share) · `record_ids` (just these Ids; for
-"now", trigger `sf_notion_fast_lane` instead: it does not queue behind this DAG's runs).
+"now", trigger `sf_notion_fast_lane` instead: it does not queue behind this DAG's runs) ·
+`sweep_duplicates` (off by default: the full sync's duplicate sweep, in this run's reconcile).
 """
 
 

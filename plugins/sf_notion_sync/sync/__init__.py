@@ -1,4 +1,4 @@
-"""The sync engine: extract, plan, write, reconcile, finish and retry; knows nothing of Airflow.
+"""The sync engine: extract, plan, write, reconcile, sweep duplicates, finish and retry; knows nothing of Airflow.
 
 Every function takes a ``SyncContext`` and returns JSON-ready dicts (or a ``BatchOutcome`` with
 ``to_dict()``), so Airflow tasks can pass results through XCom without carrying records.
@@ -6,6 +6,7 @@ Every function takes a ``SyncContext`` and returns JSON-ready dicts (or a ``Batc
 
 from .batch import sync_batch
 from .context import SyncContext
+from .dedupe import sweep_duplicates
 from .finish import finish_run
 from .outcome import BatchOutcome
 from .plan import plan_batches
@@ -27,5 +28,6 @@ __all__ = [
     "preflight",
     "rebuild_record_map",
     "reconcile",
+    "sweep_duplicates",
     "sync_batch",
 ]
