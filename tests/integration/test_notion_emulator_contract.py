@@ -479,7 +479,9 @@ def test_rate_limit_429_body_and_retry_after(server, emu):
     retry_after = err.value.headers["retry-after"]
     assert retry_after.isdigit() and 1 <= int(retry_after) <= 2
     body = json.loads(err.value.body)
-    assert body["additional_data"] == {"rate_limit_reason": "public_api_request_rate_limit"}
+    assert body["additional_data"] == {
+        "rate_limit_reason": "public_api_request_rate_limit", "retry_after": int(retry_after)
+    }
     assert set(body) == {"object", "status", "code", "message", "request_id", "additional_data"}
     other = Client(options=ClientOptions(base_url=server.base_url, auth="other", retry=False))
     with pytest.raises(APIResponseError) as err:  # tokens outside the list stay unauthorized, not limited
@@ -607,10 +609,19 @@ def test_latency_applies_to_the_api_only(server, emu):
 def test_config_reads_and_patches_and_rejects_bad_values(server):
     config = control(server, "GET", "config").json()
     assert set(config) == {
+        "limit_mode",
+        "window_requests",
+        "window_s",
+        "window_alignment",
         "rate",
         "burst",
+        "workspace_window_requests",
+        "workspace_window_s",
+        "workspace_retry_after_s",
         "workspace_rate",
         "workspace_burst",
+        "endpoint_limits",
+        "blocked_tokens",
         "latency_median_ms",
         "latency_p95_ms",
         "faults",

@@ -1,18 +1,26 @@
-"""Unit tests of the Notion emulator's parts that need no server: budget, config, faults, versions,
+"""Unit tests of the Notion emulator's parts that need no server: budgets, config, faults, versions,
 property items, filter nesting and the query lag."""
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import pytest
 
 from sf_notion_sync.sandbox.notion_emulator import property_items, versions
-from sf_notion_sync.sandbox.notion_emulator.config import EmulatorConfig
+from sf_notion_sync.sandbox.notion_emulator.budgets import retry_after
+from sf_notion_sync.sandbox.notion_emulator.config import EmulatorConfig, with_legacy_mode
+from sf_notion_sync.sandbox.notion_emulator.endpoints import endpoint_key
 from sf_notion_sync.sandbox.notion_emulator.errors import NotionError
 from sf_notion_sync.sandbox.notion_emulator.faults import FaultInjector, parse_script
 from sf_notion_sync.sandbox.notion_emulator.query import compile_filter
-from sf_notion_sync.sandbox.notion_emulator.ratelimit import RateLimiter
+from sf_notion_sync.sandbox.notion_emulator.ratelimit import (
+    CONNECTION_REASON,
+    ENDPOINT_REASON,
+    WORKSPACE_REASON,
+    RateLimiter,
+)
 from sf_notion_sync.sandbox.notion_emulator.store import Store
 from sf_notion_sync.sandbox.notion_emulator.workspace import Workspace
 
@@ -25,46 +33,183 @@ class FakeClock:
         return self.now
 
 
-def test_burst_then_average_rate_and_refusals_cost_nothing():
+QUERY = "POST /v1/data_sources/{id}/query"
+ME = "GET /v1/users/me"
+
+
+def refusal(limiter: RateLimiter, token: str = "tok", endpoint: str = ME) -> NotionError:
+    with pytest.raises(NotionError) as err:
+        limiter.admit(token, endpoint)
+    assert err.value.status == 429 and err.value.code == "rate_limited"
+    assert err.value.additional_data["retry_after"] == int(err.value.headers["Retry-After"])
+    return err.value
+
+
+def test_window_budget_is_spendable_in_one_burst_until_the_aligned_reset():
+    clock = FakeClock()  # 1000 s: the 60 s window started at 960 and resets at 1020
+    limiter = RateLimiter(EmulatorConfig(window_requests=180), clock)
+    for _ in range(180):
+        limiter.admit("tok", ME)
+    for _ in range(20):  # hammering while refused spends nothing
+        error = refusal(limiter)
+    assert error.headers["Retry-After"] == "20"
+    assert error.additional_data == {"rate_limit_reason": CONNECTION_REASON, "retry_after": 20}
+    limiter.admit("other", ME)  # budgets are per token
+    clock.now = 1019.2
+    assert refusal(limiter).headers["Retry-After"] == "1"  # whole seconds, at least 1
+    clock.now = 1020
+    for _ in range(180):
+        limiter.admit("tok", ME)
+    assert refusal(limiter).headers["Retry-After"] == "60"
+
+
+def test_first_request_windows_start_at_the_tokens_first_request():
     clock = FakeClock()
-    limiter = RateLimiter(EmulatorConfig(rate=3.0, burst=5), clock)
+    clock.now = 1000.5
+    limiter = RateLimiter(EmulatorConfig(window_requests=2, window_s=10, window_alignment="first_request"), clock)
+    limiter.admit("tok", ME)
+    clock.now = 1003
+    limiter.admit("tok", ME)
+    assert refusal(limiter).headers["Retry-After"] == "8"  # 1010.5 - 1003
+    clock.now = 1010.5
+    limiter.admit("tok", ME)
+    limiter.admit("tok", ME)
+    assert refusal(limiter).headers["Retry-After"] == "10"
+
+
+def test_workspace_budget_is_shared_and_can_stay_closed_past_its_reset():
+    clock = FakeClock()
+    config = EmulatorConfig(window_requests=3, workspace_window_requests=4, workspace_retry_after_s=120)
+    limiter = RateLimiter(config, clock)
+    for token in ("a", "a", "b", "c"):
+        limiter.admit(token, ME)
+    error = refusal(limiter, "d")
+    assert error.additional_data == {"rate_limit_reason": WORKSPACE_REASON, "retry_after": 120}
+    clock.now = 1020  # the workspace window reset, but the workspace stays closed for its Retry-After
+    assert refusal(limiter, "a").additional_data == {"rate_limit_reason": WORKSPACE_REASON, "retry_after": 100}
+    clock.now = 1120
+    for _ in range(3):  # no refusal spent any of a's own budget
+        limiter.admit("a", ME)
+    assert refusal(limiter, "a").additional_data["rate_limit_reason"] == CONNECTION_REASON
+
+
+def test_the_refusal_names_the_budget_that_frees_last():
+    clock = FakeClock()
+    limiter = RateLimiter(EmulatorConfig(window_requests=1, workspace_window_requests=1, workspace_window_s=600), clock)
+    limiter.admit("a", ME)
+    error = refusal(limiter, "a")  # both are spent: the workspace resets at 1200, the token at 1020
+    assert error.additional_data == {"rate_limit_reason": WORKSPACE_REASON, "retry_after": 200}
+
+
+def test_endpoint_limits_hold_per_token_and_endpoint_only():
+    clock = FakeClock()
+    limiter = RateLimiter(EmulatorConfig(endpoint_limits={QUERY: {"requests": 2, "window_s": 10}}), clock)
+    limiter.admit("tok", QUERY)
+    limiter.admit("tok", QUERY)
+    error = refusal(limiter, endpoint=QUERY)
+    assert error.additional_data == {"rate_limit_reason": ENDPOINT_REASON, "retry_after": 10}
+    limiter.admit("tok", ME)
+    limiter.admit("other", QUERY)
+
+
+def test_blocked_tokens_are_refused_whatever_their_budget():
+    config = EmulatorConfig(blocked_tokens=["0123456789ab"])
+    limiter = RateLimiter(config, FakeClock())
+    error = refusal(limiter, "0123456789ab")
+    assert error.additional_data["rate_limit_reason"] == "public_api_request_blocked"
+    assert "Retrying will not help" in error.message
+    limiter.admit("fedcba987654", ME)
+    config.patch({"blocked_tokens": []})
+    limiter.admit("0123456789ab", ME)
+
+
+def test_gcra_mode_bursts_then_paces_and_refusals_cost_nothing():
+    clock = FakeClock()
+    limiter = RateLimiter(EmulatorConfig(limit_mode="gcra", rate=3.0, burst=5), clock)
     for _ in range(5):
-        limiter.admit("tok")
+        limiter.admit("tok", ME)
     for _ in range(20):  # hammering while refused must not push the next slot further out
-        with pytest.raises(NotionError) as err:
-            limiter.admit("tok")
-    assert err.value.status == 429 and err.value.headers["Retry-After"] == "1"
-    assert err.value.additional_data == {"rate_limit_reason": "public_api_request_rate_limit"}
+        error = refusal(limiter)
+    assert error.additional_data == {"rate_limit_reason": CONNECTION_REASON, "retry_after": 1}
     clock.now += 1 / 3
-    limiter.admit("tok")  # one emission interval later, exactly one more is admitted
-    with pytest.raises(NotionError):
-        limiter.admit("tok")
-    limiter.admit("other")  # budgets are per token
+    limiter.admit("tok", ME)  # one emission interval later, exactly one more is admitted
+    refusal(limiter)
+    limiter.admit("other", ME)  # budgets are per token
 
 
-def test_retry_after_is_whole_seconds_until_a_slot_frees():
+def test_gcra_retry_after_is_whole_seconds_until_a_slot_frees():
     clock = FakeClock()
-    limiter = RateLimiter(EmulatorConfig(rate=0.1, burst=1), clock)
-    limiter.admit("tok")
-    with pytest.raises(NotionError) as err:
-        limiter.admit("tok")
-    assert err.value.headers["Retry-After"] == "10"
+    limiter = RateLimiter(EmulatorConfig(limit_mode="gcra", rate=0.1, burst=1), clock)
+    limiter.admit("tok", ME)
+    assert refusal(limiter).headers["Retry-After"] == "10"
     clock.now += 9.5
-    with pytest.raises(NotionError) as err:
-        limiter.admit("tok")
-    assert err.value.headers["Retry-After"] == "1"
+    assert refusal(limiter).headers["Retry-After"] == "1"
 
 
-def test_workspace_budget_is_shared_and_a_refusal_charges_no_token():
+def test_gcra_workspace_budget_is_shared_and_a_refusal_charges_no_token():
     clock = FakeClock()
-    limiter = RateLimiter(EmulatorConfig(rate=10, burst=10, workspace_rate=1, workspace_burst=2), clock)
-    limiter.admit("a")
-    limiter.admit("b")
-    with pytest.raises(NotionError) as err:
-        limiter.admit("c")
-    assert err.value.additional_data == {"rate_limit_reason": "public_api_space_request_rate_limit"}
+    config = EmulatorConfig(limit_mode="gcra", rate=10, burst=10, workspace_rate=1, workspace_burst=2)
+    limiter = RateLimiter(config, clock)
+    limiter.admit("a", ME)
+    limiter.admit("b", ME)
+    assert refusal(limiter, "c").additional_data["rate_limit_reason"] == WORKSPACE_REASON
     clock.now += 1
-    limiter.admit("c")
+    limiter.admit("c", ME)
+
+
+def test_endpoint_keys_template_the_ids_of_the_route():
+    args = {"page_id": "6f1c0d1e-0000-4000-8000-000000000000", "property_id": "title"}
+    path = f"/v1/pages/{args['page_id']}/properties/title"
+    assert endpoint_key("GET", path, args) == "GET /v1/pages/{id}/properties/{id}"
+    assert endpoint_key("POST", "/v1/pages/", {}) == "POST /v1/pages"
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"limit_mode": "leaky"}, "limit_mode must be one of window, gcra"),
+        ({"window_alignment": "noon"}, "window_alignment must be one of epoch, first_request"),
+        ({"window_requests": 2.5}, "window_requests must be a whole number"),
+        ({"window_requests": -1}, "window_requests must be a number >= 0"),
+        ({"window_s": 0}, "window_s must be a number > 0"),
+        ({"workspace_window_s": "60"}, "workspace_window_s must be a number"),
+        ({"workspace_retry_after_s": 1.5}, "workspace_retry_after_s must be a whole number"),
+        ({"endpoint_limits": []}, "endpoint_limits must be an object"),
+        ({"endpoint_limits": {"POST /v1/search": {"requests": 1}}}, "is not an endpoint"),
+        ({"endpoint_limits": {"GET /v1/pages/{id}/properties/title": {"requests": 1}}}, "is not an endpoint"),
+        ({"endpoint_limits": {"POST /v1/pages/": {"requests": 1}}}, "is not an endpoint"),
+        ({"endpoint_limits": {"post /v1/pages": {"requests": 1}}}, "is not an endpoint"),
+        ({"endpoint_limits": {QUERY: {"requests": 0}}}, "requests must be >= 1"),
+        ({"endpoint_limits": {QUERY: {"requests": 1, "window": 5}}}, "with requests and window_s"),
+        ({"endpoint_limits": {QUERY: {"requests": 1, "window_s": 0}}}, "window_s must be a number > 0"),
+        ({"blocked_tokens": "0123456789ab"}, "blocked_tokens must be a list of token fingerprints"),
+        ({"blocked_tokens": ["secret_token"]}, "blocked_tokens must be a list of token fingerprints"),
+    ],
+)
+def test_limit_keys_are_validated_all_or_nothing(changes, fragment):
+    config = EmulatorConfig()
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        config.patch({"window_requests": 7, **changes})
+    assert config.window_requests == 180
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        EmulatorConfig(**changes)
+
+
+def test_limit_defaults_and_the_legacy_keys():
+    config = EmulatorConfig()
+    assert (config.limit_mode, config.window_requests, config.window_s, config.window_alignment) == (
+        "window", 180, 60.0, "epoch")
+    assert (config.workspace_window_requests, config.endpoint_limits, config.blocked_tokens) == (0, {}, [])
+    config.patch({"endpoint_limits": {QUERY: {"requests": 3}}, "blocked_tokens": ["0123456789ab"] * 2})
+    assert config.endpoint_limits == {QUERY: {"requests": 3, "window_s": 60.0}}
+    assert config.blocked_tokens == ["0123456789ab"]
+    assert with_legacy_mode({"rate": 0}) == {"rate": 0, "limit_mode": "gcra"}
+    assert with_legacy_mode({"rate": 5, "limit_mode": "window"})["limit_mode"] == "window"
+    assert with_legacy_mode({"workspace_rate": 1}) == {"workspace_rate": 1}
+
+
+def test_retry_after_rounds_up_to_whole_seconds_of_at_least_one():
+    assert [retry_after(w) for w in (0.001, 1.0, 1.0000000001, 1.2, 59.99)] == [1, 1, 1, 2, 60]
 
 
 def test_config_patch_is_all_or_nothing():

@@ -65,10 +65,16 @@ class Sandbox:
     databases: dict[str, dict[str, str]]
     notion_rate: float = 0.0
     notion_burst: int = 0
+    notion_window_requests: int = 0
+    """The emulator's budget per token: notion_window_requests per notion_window_s (window mode, 0 =
+    unlimited), or notion_rate with notion_burst when started in the older GCRA mode."""
+    notion_window_s: float = 0.0
 
     def env(self) -> dict[str, str]:
         notion: dict[str, Any] = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
-        if self.notion_rate > 0:  # our budget = the emulator's rate, with a smaller burst than it allows
+        if self.notion_window_requests > 0:  # our budget = the emulator's: a window never holds more
+            notion["extra"] = {"budget_requests": self.notion_window_requests, "budget_window_s": self.notion_window_s}
+        elif self.notion_rate > 0:  # our budget = the emulator's rate, with a smaller burst than it allows
             notion["extra"] = {"budget_rate": self.notion_rate, "budget_burst": max(1, self.notion_burst // 2)}
         salesforce = {"conn_type": "salesforce",
                       "extra": {"instance_url": self.salesforce_url, "session_id": self.session_id}}
@@ -98,11 +104,18 @@ def ensure_databases(notion_url: str, token: str, config: SyncConfig) -> dict[st
 @contextlib.contextmanager
 def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0, accounts: int = 1000,
           contacts: int | None = None, opportunities: int | None = None, seed: int = 42,
-          notion_rate: float = 3.0, notion_burst: int = 10, notion_latency_ms: float | None = None,
+          notion_rate: float | None = None, notion_burst: int | None = None, notion_latency_ms: float | None = None,
           daily_limit: int = 100_000, host: str = "127.0.0.1", config: SyncConfig | None = None,
-          reset: bool = False, notion_query_lag_s: float = 0.0) -> Iterator[Sandbox]:
-    """Both emulators in background threads, with the Notion databases created."""
+          reset: bool = False, notion_query_lag_s: float = 0.0, notion_window_requests: int | None = None,
+          notion_window_s: float | None = None) -> Iterator[Sandbox]:
+    """Both emulators in background threads, with the Notion databases created.
+
+    The Notion budget is notion_window_requests per notion_window_s per token (defaults: Notion's 180
+    per 60 s; 0 requests = unlimited); a shorter window scales time, and so does the latency unless
+    notion_latency_ms is given. notion_rate/notion_burst (deprecated) start the older GCRA model instead.
+    """
     from .notion_emulator import NotionEmulator
+    from .notion_emulator.config import DEFAULT_LATENCY_MEDIAN_MS, DEFAULT_WINDOW_S
     from .salesforce_emulator import SalesforceEmulator
 
     root = Path(state_dir).resolve()  # the CA bundle path is read by processes in other directories
@@ -110,19 +123,40 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
         for sub in ("notion", "salesforce"):
             shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
+    limits = _notion_limits(notion_window_requests, notion_window_s, notion_rate, notion_burst)
+    window = not limits.keys() & {"rate", "burst"}
+    if notion_latency_ms is None and window:
+        notion_latency_ms = DEFAULT_LATENCY_MEDIAN_MS * limits.get("window_s", DEFAULT_WINDOW_S) / DEFAULT_WINDOW_S
     notion_kwargs = {} if notion_latency_ms is None else {"latency_median_ms": notion_latency_ms}
-    notion = NotionEmulator(state_dir=root / "notion", tokens=[NOTION_TOKEN], rate=notion_rate, burst=notion_burst,
-                            query_lag_s=notion_query_lag_s, **notion_kwargs)
+    notion = NotionEmulator(state_dir=root / "notion", tokens=[NOTION_TOKEN], query_lag_s=notion_query_lag_s,
+                            **notion_kwargs, **limits)
     sf = SalesforceEmulator(state_dir=root / "salesforce", accounts=accounts, contacts=contacts,
                             opportunities=opportunities, seed=seed, daily_limit=daily_limit)
     try:
         with notion.serve(host, notion_port) as n_server, sf.serve(host, salesforce_port) as s_server:
             databases = ensure_databases(n_server.url, NOTION_TOKEN, config or load_config())
             yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases,
-                          notion_rate, notion_burst)
+                          **_budget_fields(notion.config))
     finally:
         sf.close()
         notion.close()
+
+
+def _notion_limits(window_requests: int | None, window_s: float | None, rate: float | None,
+                   burst: int | None) -> dict[str, Any]:
+    """The emulator's rate-limit keys for the budget given; the config's defaults fill the rest."""
+    window = {k: v for k, v in (("window_requests", window_requests), ("window_s", window_s)) if v is not None}
+    legacy = {k: v for k, v in (("rate", rate), ("burst", burst)) if v is not None}
+    if window and legacy:
+        raise ValueError("give the Notion budget as requests per window or as the deprecated rate and burst, not both")
+    return legacy or window
+
+
+def _budget_fields(config: Any) -> dict[str, Any]:
+    """The Sandbox fields of the emulator's per-token budget (those of the mode not in use stay 0)."""
+    if config.limit_mode == "window":
+        return {"notion_window_requests": config.window_requests, "notion_window_s": config.window_s}
+    return {"notion_rate": config.rate, "notion_burst": config.burst}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with start(args.state_dir, args.notion_port, args.salesforce_port, args.accounts, args.contacts,
                    args.opportunities, args.seed, args.notion_rate, args.notion_burst, args.notion_latency_ms,
-                   args.daily_limit, reset=args.reset) as sandbox:
+                   args.daily_limit, reset=args.reset, notion_window_requests=args.notion_window_requests,
+                   notion_window_s=args.notion_window_s) as sandbox:
             lines = sandbox.env_lines()
             if args.print_env_file:
                 Path(args.print_env_file).write_text(lines)
@@ -160,9 +195,15 @@ def register(subparsers) -> None:
     p.add_argument("--opportunities", type=int, default=None, help="default: = accounts")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--state-dir", default=".sandbox")
-    p.add_argument("--notion-rate", type=float, default=3.0, help="Notion requests/s per token (0 = unlimited)")
-    p.add_argument("--notion-burst", type=int, default=10)
-    p.add_argument("--notion-latency-ms", type=float, default=None, help="median latency (default: emulator's)")
+    p.add_argument("--notion-window-requests", type=int, default=None,
+                   help="Notion requests per window per token (default 180, the Free and Plus plans; 0 = unlimited)")
+    p.add_argument("--notion-window-s", type=float, default=None,
+                   help="seconds per Notion window (default 60; shorter scales time, e.g. 6 = 10x faster)")
+    p.add_argument("--notion-rate", type=float, default=None,
+                   help="deprecated: the older GCRA budget in requests/s (0 = unlimited) instead of a window")
+    p.add_argument("--notion-burst", type=int, default=None, help="deprecated: the GCRA burst (default 10)")
+    p.add_argument("--notion-latency-ms", type=float, default=None,
+                   help="median latency (default: 250 ms, scaled like the window)")
     p.add_argument("--daily-limit", type=int, default=100_000, help="Salesforce daily API request limit")
     p.add_argument("--reset", action="store_true", help="start from empty emulators (drop the state dir's data)")
     p.add_argument("--print-env-file", default=None, metavar="PATH", help="also write the settings to PATH")

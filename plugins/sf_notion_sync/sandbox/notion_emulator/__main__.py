@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
-from .config import DEFAULT_BURST, DEFAULT_HANG_SECONDS, DEFAULT_LATENCY_MEDIAN_MS, DEFAULT_RATE, FAULT_KINDS
+from .config import (
+    DEFAULT_BURST,
+    DEFAULT_HANG_SECONDS,
+    DEFAULT_LATENCY_MEDIAN_MS,
+    DEFAULT_RATE,
+    DEFAULT_WINDOW_REQUESTS,
+    DEFAULT_WINDOW_S,
+    FAULT_KINDS,
+    LIMIT_MODES,
+    WINDOW_ALIGNMENTS,
+)
 from .emulator import NotionEmulator
+
+_LIMIT_FLAGS = (  # (config key, type, help); a flag left out keeps the config's default
+    ("limit_mode", str, f"{' or '.join(LIMIT_MODES)} (default window; --rate/--burst alone imply gcra)"),
+    ("window_requests", int, f"requests per window per token (default {DEFAULT_WINDOW_REQUESTS}: Free and Plus; "
+                             "Business and Enterprise: 600); 0 = unlimited"),
+    ("window_s", float, f"seconds per window (default {DEFAULT_WINDOW_S:g})"),
+    ("window_alignment", str, f"{' or '.join(WINDOW_ALIGNMENTS)} (default epoch)"),
+    ("rate", float, f"gcra mode: requests/s per token (default {DEFAULT_RATE:g}); 0 = unlimited"),
+    ("burst", int, f"gcra mode: burst per token (default {DEFAULT_BURST})"),
+    ("workspace_window_requests", int, "requests per workspace window for all tokens; 0 = off (default)"),
+    ("workspace_window_s", float, f"seconds per workspace window (default {DEFAULT_WINDOW_S:g})"),
+    ("workspace_retry_after_s", int, "seconds a full workspace stays closed (default 0: until its reset)"),
+    ("workspace_rate", float, "gcra requests/s for all tokens; 0 = off (default)"),
+    ("workspace_burst", int, "gcra burst for all tokens"),
+    ("endpoint_limits", json.loads, 'JSON: {"POST /v1/data_sources/{id}/query": {"requests": N, "window_s": W}}'),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,14 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="accepted bearer token (repeatable); also NOTION_EMULATOR_TOKENS (comma-separated); none = any",
     )
+    for key, kind, text in _LIMIT_FLAGS:
+        parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None, help=text)
     parser.add_argument(
-        "--rate", type=float, default=DEFAULT_RATE, help="requests/s per token; 0 = unlimited"
+        "--blocked-token", action="append", default=None, dest="blocked_tokens", metavar="FINGERPRINT",
+        help="answer this token fingerprint (as the request log shows it) public_api_request_blocked; repeatable",
     )
-    parser.add_argument("--burst", type=int, default=DEFAULT_BURST)
-    parser.add_argument(
-        "--workspace-rate", type=float, default=0.0, help="requests/s for all tokens; 0 = off"
-    )
-    parser.add_argument("--workspace-burst", type=int, default=0)
     parser.add_argument("--latency-median-ms", type=float, default=DEFAULT_LATENCY_MEDIAN_MS, help="0 = none")
     parser.add_argument("--latency-p95-ms", type=float, default=None)
     parser.add_argument("--hang-seconds", type=float, default=DEFAULT_HANG_SECONDS)
@@ -45,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def limits(args: argparse.Namespace) -> dict:
+    """The rate-limit flags given, as config keys."""
+    keys = [key for key, _, _ in _LIMIT_FLAGS] + ["blocked_tokens"]
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tokens = args.token
@@ -54,16 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         emulator = NotionEmulator(
             state_dir=args.state_dir,
             tokens=tokens,
-            rate=args.rate,
-            burst=args.burst,
-            workspace_rate=args.workspace_rate,
-            workspace_burst=args.workspace_burst,
             latency_median_ms=args.latency_median_ms,
             latency_p95_ms=args.latency_p95_ms,
             faults={kind: getattr(args, f"fault_{kind}") for kind in FAULT_KINDS},
             hang_seconds=args.hang_seconds,
             seed=args.seed,
             query_lag_s=args.query_lag_s,
+            **limits(args),
         )
     except ValueError as exc:
         print(f"notion_emulator: {exc}", file=sys.stderr)

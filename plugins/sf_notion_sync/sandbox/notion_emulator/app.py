@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from . import versions
 from .config import EmulatorConfig
 from .control import ControlApi
+from .endpoints import endpoint_key
 from .errors import BAD_GATEWAY_HTML, NotionError, committed, from_status
 from .faults import AFTER_WRITE_FAULTS, Fault, FaultInjector
 from .ratelimit import RateLimiter
@@ -103,12 +104,12 @@ class EmulatorApp:
         method, path = scope["method"], scope["path"]
         headers = dict(scope["headers"])
         token_fp = self._token_fingerprint(headers.get(b"authorization", b""))
-        status = 0
+        status, reason = 0, None
         try:
             delay = self.injector.latency_seconds()
             if delay:
                 await asyncio.sleep(delay)
-            status = await self._serve(scope, headers, token_fp, request_id, receive, send)
+            status, reason = await self._serve(scope, headers, token_fp, request_id, receive, send)
         except Exception:
             log.exception("notion emulator: unexpected error on %s %s (request %s)", method, path, request_id)
             status = 500
@@ -121,13 +122,15 @@ class EmulatorApp:
                     "method": method,
                     "path": path,
                     "status": status,
+                    "reason": reason,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                     "request_id": request_id,
                 }
             )
 
-    async def _serve(self, scope, headers, token_fp, request_id, receive, send) -> int:
-        """Answer one /v1 request; the status returned is 0 when the client got no HTTP answer."""
+    async def _serve(self, scope, headers, token_fp, request_id, receive, send) -> tuple[int, str | None]:
+        """Answer one /v1 request; the status returned is 0 when the client got no HTTP answer, the
+        reason a 429's rate_limit_reason (for the request log)."""
         method, path = scope["method"], scope["path"]
         raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
         fault: Fault | None = None
@@ -138,7 +141,7 @@ class EmulatorApp:
             handler, args = resolve(method, raw_path)
             fault = self.injector.scripted(method, path)
             if fault is None:
-                self.limiter.admit(token_fp)
+                self.limiter.admit(token_fp, endpoint_key(method, raw_path, args))
                 fault = self.injector.random_fault(method, path)
             if fault is not None and fault.kind not in AFTER_WRITE_FAULTS:
                 return await self._inject(fault, send, request_id)
@@ -147,19 +150,17 @@ class EmulatorApp:
             call = Call(args, body, token_fp, version, query, _url(headers, raw_path))
             result = handler(self.workspace, call)
         except NotionError as error:
-            await self._error(send, error, request_id)
-            return error.status
+            return await self._error(send, error, request_id)
         if fault is not None and fault.kind == "lost_create":  # stored; the answer never arrives
             await self._drop(send)
-            return 0
+            return 0, None
         if fault is not None:  # stored; the answer is a 503, with or without the saved id
             error = committed(result["id"] if fault.kind == "committed_503" else None)
-            await self._error(send, error, request_id)
-            return error.status
+            return await self._error(send, error, request_id)
         await respond(
             send, 200, encode({**result, "request_id": request_id}), {"x-notion-request-id": request_id}
         )
-        return 200
+        return 200, None
 
     async def _json_body(self, method: str, receive) -> Any:
         raw = await read_body(receive)
@@ -185,30 +186,30 @@ class EmulatorApp:
             return None
         return fingerprint(token)
 
-    async def _inject(self, fault: Fault, send, request_id: str) -> int:
+    async def _inject(self, fault: Fault, send, request_id: str) -> tuple[int, str | None]:
         if fault.kind == "drop":
             await self._drop(send)
-            return 0
+            return 0, None
         if fault.kind == "hang":
             deadline = time.monotonic() + self.config.hang_seconds
             while not self.stopping and time.monotonic() < deadline:
                 await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
             await self._drop(send)
-            return 0
+            return 0, None
         status = int(fault.kind)
         if status == 502:
             await respond(send, 502, BAD_GATEWAY_HTML.encode(), content_type=b"text/html")
-            return 502
+            return 502, None
         error = from_status(status, retry_after=fault.retry_after, reason=fault.rate_limit_reason)
         if fault.message:
             error.message = fault.message
-        await self._error(send, error, request_id)
-        return status
+        return await self._error(send, error, request_id)
 
     @staticmethod
-    async def _error(send, error: NotionError, request_id: str) -> None:
+    async def _error(send, error: NotionError, request_id: str) -> tuple[int, str | None]:
         headers = {"x-notion-request-id": request_id, **error.headers}
         await respond(send, error.status, encode(error.body(request_id)), headers)
+        return error.status, error.reason
 
     @staticmethod
     async def _drop(send) -> None:

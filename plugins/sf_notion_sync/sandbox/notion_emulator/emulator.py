@@ -15,11 +15,11 @@ import uvicorn
 
 from .app import EmulatorApp
 from .config import (
-    DEFAULT_BURST,
     DEFAULT_HANG_SECONDS,
     DEFAULT_LATENCY_MEDIAN_MS,
-    DEFAULT_RATE,
+    LIMIT_KEYS,
     EmulatorConfig,
+    with_legacy_mode,
 )
 from .faults import FaultInjector
 from .ratelimit import RateLimiter
@@ -48,28 +48,30 @@ class RunningServer:
 
 
 class NotionEmulator:
-    """A local Notion API (versions in versions.SUPPORTED). `tokens=None` accepts any bearer token."""
+    """A local Notion API (versions in versions.SUPPORTED). `tokens=None` accepts any bearer token.
+
+    `limits` are the rate-limit keys of `/_sandbox/config` (config.LIMIT_KEYS), validated the same way;
+    none given = Notion's Free-plan budget, 180 requests per 60-second window per token. Naming `rate`
+    or `burst` without `limit_mode` selects the older GCRA model (rate=0: unlimited).
+    """
 
     def __init__(
         self,
         state_dir: Path | str,
         tokens: Iterable[str] | None = None,
-        rate: float = DEFAULT_RATE,
-        burst: int = DEFAULT_BURST,
-        workspace_rate: float = 0.0,
-        workspace_burst: int = 0,
         latency_median_ms: float = DEFAULT_LATENCY_MEDIAN_MS,
         latency_p95_ms: float | None = None,
         faults: dict[str, float] | None = None,
         hang_seconds: float = DEFAULT_HANG_SECONDS,
         seed: int | None = None,
         query_lag_s: float = 0.0,
+        **limits: Any,
     ) -> None:
+        unknown = sorted(limits.keys() - set(LIMIT_KEYS))
+        if unknown:
+            raise TypeError(f"NotionEmulator() got unexpected keyword arguments: {', '.join(unknown)}")
         self.config = EmulatorConfig(
-            rate=rate,
-            burst=burst,
-            workspace_rate=workspace_rate,
-            workspace_burst=workspace_burst,
+            **with_legacy_mode(limits),
             latency_median_ms=latency_median_ms,
             latency_p95_ms=latency_p95_ms,
             faults=dict(faults or {}),

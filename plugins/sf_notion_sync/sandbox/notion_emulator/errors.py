@@ -56,6 +56,11 @@ class NotionError(Exception):
         self.additional_data = additional_data
         self.headers = headers or {}
 
+    @property
+    def reason(self) -> str | None:
+        """`additional_data.rate_limit_reason`, what the request log records for a 429."""
+        return (self.additional_data or {}).get("rate_limit_reason")
+
     def body(self, request_id: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "object": "error",
@@ -93,10 +98,24 @@ def not_found(kind: str, object_id: str) -> NotionError:
 
 def from_status(status: int, *, retry_after: int | None = None, reason: str | None = None) -> NotionError:
     """An error for an injected or scripted status (everything but 502, which is not JSON)."""
+    if status == 429 and reason and retry_after is not None:
+        return rate_limited(reason, retry_after)
     code = STATUS_CODES.get(status, "internal_server_error")
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     additional = {"rate_limit_reason": reason} if reason else None
     return NotionError(status, code, additional_data=additional, headers=headers)
+
+
+def rate_limited(reason: str, retry_after: int, message: str | None = None) -> NotionError:
+    """A 429 as "Request limits" describes it: Retry-After in whole seconds, repeated next to the
+    reason as `additional_data.retry_after`."""
+    return NotionError(
+        429,
+        "rate_limited",
+        message,
+        additional_data={"rate_limit_reason": reason, "retry_after": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 COMMITTED_MESSAGE = "The write was saved, but Notion could not confirm it in time. Do not repeat the write."

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS pages (
 );
 CREATE TABLE IF NOT EXISTS requests (
     ts REAL NOT NULL, token TEXT, method TEXT NOT NULL, path TEXT NOT NULL,
-    status INTEGER NOT NULL, latency_ms REAL NOT NULL, request_id TEXT NOT NULL
+    status INTEGER NOT NULL, latency_ms REAL NOT NULL, request_id TEXT NOT NULL, reason TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 """
@@ -36,7 +36,8 @@ _UPSERT_PAGE = (
     "INSERT INTO pages (id, data_source_id, body) VALUES (?, ?, ?) "
     "ON CONFLICT(id) DO UPDATE SET body = excluded.body"
 )
-_REQUEST_FIELDS = ("ts", "token", "method", "path", "status", "latency_ms", "request_id")
+_REQUEST_FIELDS = ("ts", "token", "method", "path", "status", "latency_ms", "request_id", "reason")
+"""`reason`: a 429's additional_data.rate_limit_reason, so 429s can be counted by reason."""
 
 
 class Store:
@@ -51,6 +52,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        if "reason" not in {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}:
+            self._db.execute("ALTER TABLE requests ADD COLUMN reason TEXT")  # a state dir from before it: appended last
         self.databases: dict[str, dict[str, Any]] = {}
         self.data_sources: dict[str, dict[str, Any]] = {}
         self.pages: dict[str, dict[str, Any]] = {}
@@ -170,7 +173,7 @@ class Store:
             ]
             self._db.execute("BEGIN")
             self._db.executemany(_UPSERT_PAGE, pages)
-            self._db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending_requests)
+            self._db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._pending_requests)
             self._db.execute("COMMIT")
             self._dirty_pages.clear()
             self._pending_requests.clear()
