@@ -44,7 +44,7 @@ def engine_sandbox(prefix: str, accounts: int, rate: float, latency_ms: float) -
 def account_contexts(box: Sandbox, config: SyncConfig, store: StateStore,
                      share: float) -> Callable[..., SyncContext]:
     """`context(run_id, lane=bulk)`: an Account SyncContext on the sandbox whose Notion clients share one
-    SQL limiter in `store` (half the emulator's burst, `share` of the budget reserved for the fast lane)."""
+    SQL limiter in `store` at the emulator's budget (`share`: the fast lane's cap)."""
     from simple_salesforce import Salesforce
 
     from sf_notion_sync.notion.client import ThrottledNotionClient
@@ -53,8 +53,12 @@ def account_contexts(box: Sandbox, config: SyncConfig, store: StateStore,
 
     def context(run_id: str, lane: str = LANE_BULK) -> SyncContext:
         def notion() -> ThrottledNotionClient:
-            limiter = build_limiter(box.notion_token, rate=box.notion_rate, burst=max(1, box.notion_burst // 2),
-                                    engine=store.engine, reserved_share=share)
+            if box.notion_window_requests:  # the emulator counts a window budget, as Notion does
+                budget = {"requests": box.notion_window_requests, "window_s": box.notion_window_s}
+            else:  # its older GCRA model: that rate per 10 s window, bursts of half the emulator's
+                budget = {"requests": round(box.notion_rate * 10), "window_s": 10.0,
+                          "burst": max(1, box.notion_burst // 2)}
+            limiter = build_limiter(box.notion_token, **budget, engine=store.engine, fast_lane_cap=share)
             return ThrottledNotionClient(box.notion_token, base_url=box.notion_url, limiter=limiter, lane=lane)
 
         def salesforce() -> Salesforce:

@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/bench_fast_lane.py [--rate 60] [--samples 20] [
 Engine level, not a scheduler: the full sync runs the way its DAG does (extract -> plan -> batches on
 `--workers` threads, bulk lane) and, while its batches saturate the budget, the main thread does what
 the fast-lane DAG's tasks do for one freshly changed record (re-read it, plan, sync_batch in the fast
-lane, finish). All share one SQL limiter (SQLite) with the connection's default reserved share.
+lane, finish). All share one SQL limiter (SQLite) with the connection's default fast-lane cap.
 Airflow's own scheduling delay (seconds) comes on top and does not scale with the budget.
 Normalised to 3 req/s: the Notion part (sync_batch: budget waits, requests at a latency scaled like
 the demo's, its commits) is multiplied by R / 3; the Salesforce re-read and planning are not, as they
@@ -40,7 +40,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from sf_notion_sync.config import load_config
-    from sf_notion_sync.notion.constants import FAST_LANE_SHARE
+    from sf_notion_sync.notion.constants import FAST_LANE_CAP
     from sf_notion_sync.notion.limiter import LANE_BULK, LANE_FAST
     from sf_notion_sync.state.store import StateStore
     from sf_notion_sync.sync import extract_to_staging, finish_run, plan_batches, preflight, sync_batch
@@ -50,10 +50,10 @@ def main() -> int:
     with engine_sandbox("bench-fast-lane-", args.accounts, args.rate, latency_ms) as (box, tmp):
         config = load_config()
         store = StateStore.from_url(f"sqlite:///{tmp / 'state.db'}")
-        context = account_contexts(box, config, store, FAST_LANE_SHARE)
+        context = account_contexts(box, config, store, FAST_LANE_CAP)
 
         print(f"{args.accounts} Accounts in the background full sync, budget R={args.rate:g} req/s"
-              f" ({args.rate / REAL_RATE:g} x real), reserved share {FAST_LANE_SHARE:g}, latency {latency_ms:.0f} ms,"
+              f" ({args.rate / REAL_RATE:g} x real), fast-lane cap {FAST_LANE_CAP:g}, latency {latency_ms:.0f} ms,"
               f" {args.workers} bulk workers", flush=True)
         stop, syncing = threading.Event(), threading.Event()
         background = {"batches": 0}

@@ -65,12 +65,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="Notion budget R in req/s (real: 3)")
     parser.add_argument("--workers", type=int, default=4, help="parallel batches (pool notion_api slots)")
     parser.add_argument("--fast-lane-share", type=float, default=None,
-                        help="budget share reserved for the fast lane (default: the connection default)")
+                        help="the fast lane's cap, a share of the budget (default: the connection default)")
     args = parser.parse_args()
 
-    from sf_notion_sync.notion.constants import FAST_LANE_SHARE
+    from sf_notion_sync.notion.constants import FAST_LANE_CAP
 
-    share = FAST_LANE_SHARE if args.fast_lane_share is None else args.fast_lane_share
+    share = FAST_LANE_CAP if args.fast_lane_share is None else args.fast_lane_share
 
     from sf_notion_sync.config import load_config
 
@@ -79,7 +79,7 @@ def main() -> int:
         config = load_config()
         store_url = f"sqlite:///{tmp / 'state.db'}"
         print(f"{args.accounts} Accounts, budget R={args.rate:g} req/s, latency {latency_ms:.0f} ms,"
-              f" {args.workers} workers; bulk work may use {1 - share:.0%} of R (the rest is the fast lane's)",
+              f" {args.workers} workers; the fast lane may take up to {share:.0%} of R, bulk work all the rest",
               flush=True)
         results = []
         for label in ("first run", "unchanged re-run"):

@@ -35,8 +35,9 @@ def _worker(base_url: str, db_url: str, data_source_id: str, commands, results) 
         if command is None:
             break
         token, backend, rate, burst, start_at, run_s = command
-        limiter = build_limiter(
-            token, rate=rate, burst=burst, backend=backend, engine=engine, redis_url=REDIS_URL
+        limiter = build_limiter(  # the emulator's GCRA rate per 10 s window, bursts below the emulator's
+            token, requests=round(rate * 10), window_s=10.0, burst=burst, backend=backend, engine=engine,
+            redis_url=REDIS_URL,
         )
         client = ThrottledNotionClient(token, base_url=base_url, limiter=limiter)
         latencies, waited, limited = [], 0.0, 0

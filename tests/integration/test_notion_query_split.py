@@ -59,7 +59,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory):
 
 
 def client(server) -> ThrottledNotionClient:
-    limiter = build_limiter(TOKEN, rate=10_000, burst=1_000, backend="local")
+    limiter = build_limiter(TOKEN, requests=100_000, window_s=1.0, burst=100_000, backend="local")
     return ThrottledNotionClient(TOKEN, base_url=server.base_url, limiter=limiter)
 
 

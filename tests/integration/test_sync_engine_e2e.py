@@ -145,8 +145,8 @@ class Sandbox:
         config = load_config(self.tmp / "sync.yaml")
 
         def notion() -> ThrottledNotionClient:
-            limiter = NotionRateLimiter(MemoryBackend(), self.limiter_key, rate=2000, burst=200,
-                                        clock=lambda: time.time() + limiter_ahead_s)
+            limiter = NotionRateLimiter(MemoryBackend(), self.limiter_key, requests=100_000, window_s=1.0,
+                                        burst=100_000, clock=lambda: time.time() + limiter_ahead_s)
             return ThrottledNotionClient(TOKEN, base_url=self.notion_url, limiter=limiter, backoff_initial_s=0.01,
                                          backoff_max_s=0.05, **(client or {}))
 

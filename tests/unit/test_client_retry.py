@@ -71,7 +71,7 @@ def ft():
 
 
 def make_client(script, ft, key, **kw):
-    limiter = NotionRateLimiter(MemoryBackend(), key, rate=1000.0, burst=100, clock=ft.clock)
+    limiter = NotionRateLimiter(MemoryBackend(), key, requests=1000, window_s=1.0, clock=ft.clock)
     usage = UsageRecorder(None, dag_id="dag_x", clock=ft.clock)
     return ThrottledNotionClient(
         TOKEN, base_url="https://notion.test", limiter=limiter, usage=usage,
@@ -90,7 +90,7 @@ def test_429_waits_retry_after_and_pauses_the_shared_limiter(ft, unique_key):
     assert result.stats.request_ids == ["req-429", "req-ok"]
     status = client.limiter.status()
     assert status.paused_until == pytest.approx(T0 + 7) and status.last_429_reason == "workspace"
-    other = NotionRateLimiter(MemoryBackend(), unique_key, rate=1000.0, burst=100)  # another client, same token
+    other = NotionRateLimiter(MemoryBackend(), unique_key, requests=1000, window_s=1.0)  # another client, same token
     assert other.reserve(now=T0 + 1) == pytest.approx(6.0, abs=0.01)
     buckets = client.usage.snapshot()
     assert {(k[2], k[3], k[4]) for k in buckets} == {("GET /v1/databases/{id}", 429, "dag_x"), ("GET /v1/databases/{id}", 200, "dag_x")}

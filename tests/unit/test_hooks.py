@@ -22,21 +22,46 @@ def test_defaults_are_the_real_api():
     settings = settings_from_connection(conn(password=TOKEN))
     assert settings.base_url == constants.DEFAULT_BASE_URL
     assert settings.notion_version == constants.NOTION_VERSION
-    assert (settings.rate, settings.burst, settings.limiter_backend) == (constants.DEFAULT_RATE, constants.DEFAULT_BURST, "sql")
+    assert (settings.requests, settings.window_s, settings.limiter_backend) == (180, 60.0, "sql")
+    assert (settings.fast_lane_cap, settings.burst) == (constants.FAST_LANE_CAP, None)
     assert TOKEN not in repr(settings)
 
 
-def test_host_port_and_budget_extras():
-    settings = settings_from_connection(conn(password=TOKEN, host="127.0.0.1", port=8701,
-                                             extra={"budget_rate": "2.5", "budget_burst": 4, "limiter_backend": "redis"}))
+def test_host_port_and_budget_extras(caplog):
+    settings = settings_from_connection(conn(password=TOKEN, host="127.0.0.1", port=8701, extra={
+        "budget_requests": "600", "budget_window_s": 60, "limiter_backend": "redis", "fast_lane_share": 1}))
     assert settings.base_url == "https://127.0.0.1:8701"
-    assert (settings.rate, settings.burst, settings.limiter_backend) == (2.5, 4, "redis")
+    assert (settings.requests, settings.window_s, settings.limiter_backend) == (600, 60.0, "redis")
+    assert settings.fast_lane_cap == 1.0 and "deprecated" not in caplog.text
+
+
+def test_budget_rate_and_burst_are_a_deprecated_alias(caplog):
+    settings = settings_from_connection(conn(password=TOKEN, extra={"budget_rate": "2.5", "budget_burst": 4}))
+    assert (settings.requests, settings.window_s, settings.burst) == (150, 60.0, 4)  # rate x window
+    assert "budget_rate and budget_burst are deprecated" in caplog.text and TOKEN not in caplog.text
+    scaled = settings_from_connection(conn(password=TOKEN, extra={"budget_rate": 30, "budget_window_s": 6}))
+    assert (scaled.requests, scaled.window_s) == (180, 6.0)
+    both = settings_from_connection(conn(password=TOKEN, extra={"budget_rate": 30, "budget_requests": 600}))
+    assert both.requests == 600  # the new extra wins
+
+
+def test_the_hook_builds_the_limiter_from_the_connection(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NOTION_LOCAL", json.dumps({"conn_type": "notion", "password": TOKEN, "extra": {
+        "budget_requests": 600, "budget_window_s": 60, "limiter_backend": "local", "fast_lane_share": 0.1}}))
+    monkeypatch.setattr("sf_notion_sync.airflow.hooks._notion_pool_slots", lambda: 4)
+    limiter = NotionHook("notion_local").get_limiter()
+    status = limiter.status()
+    assert (status.requests, status.window_s, status.processes, status.fast_lane_cap) == (600, 60.0, 4, 0.1)
+    assert limiter.budget.requests == 150  # this process's share
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({}, "integration token (password field) is empty"),
+    ({"password": TOKEN, "extra": {"budget_requests": "many"}}, "extra 'budget_requests' must be a int"),
+    ({"password": TOKEN, "extra": {"budget_window_s": 0}}, "extra 'budget_window_s' must be > 0"),
     ({"password": TOKEN, "extra": {"budget_rate": "fast"}}, "extra 'budget_rate' must be a float"),
     ({"password": TOKEN, "extra": {"budget_burst": 0}}, "extra 'budget_burst' must be > 0"),
+    ({"password": TOKEN, "extra": {"fast_lane_share": 1.5}}, "extra 'fast_lane_share' (the fast lane's cap)"),
     ({"password": TOKEN, "extra": {"limiter_backend": "memcached"}}, "extra 'limiter_backend' must be one of"),
 ])
 def test_bad_connection_names_connection_and_field_not_token(kwargs, message):

@@ -3,6 +3,7 @@ property items, filter nesting and the query lag."""
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 
@@ -362,3 +363,19 @@ def test_a_created_page_joins_queries_after_the_lag(tmp_path):
         assert len(workspace.query(source["id"], {})["results"]) == 3
     finally:
         store.close()
+
+
+def test_control_api_seeds_pages_outside_the_sync(tmp_path):
+    from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
+
+    emulator = NotionEmulator(tmp_path / "emu", tokens=["t"], latency_median_ms=0)
+    try:
+        ds = emulator.create_database("D", {"Name": {"type": "title"}})["data_source_id"]
+        control = emulator.app.control
+        name = {"Name": {"title": [{"text": {"content": "copy"}}]}}
+        assert control.handle("POST", f"/_sandbox/data_sources/{ds}/pages", b"", json.dumps({"properties": [name] * 2}).encode()) == (200, {"created": 2})
+        status, listed = control.handle("GET", f"/_sandbox/data_sources/{ds}/pages", b"", b"")
+        assert status == 200 and listed["count"] == 2
+        assert control.handle("POST", f"/_sandbox/data_sources/{ds}/pages", b"", b"{}")[0] == 400
+    finally:
+        emulator.close()

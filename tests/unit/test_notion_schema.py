@@ -25,7 +25,7 @@ def client():
     schema.clear_cache()
     c = ThrottledNotionClient(
         "secret_schema", base_url="https://notion.test", transport=httpx.MockTransport(transport),
-        limiter=build_limiter("secret_schema", rate=1000, burst=100, backend="local"),
+        limiter=build_limiter("secret_schema", requests=100_000, window_s=1.0, burst=100_000, backend="local"),
     )  # fmt: skip
     c.calls = calls
     yield c

@@ -67,7 +67,7 @@ class FakeNotion:
 
 
 def listing(fake: FakeNotion, **kw) -> list[str]:
-    limiter = NotionRateLimiter(MemoryBackend(), "split-test", rate=1e6, burst=1000)
+    limiter = NotionRateLimiter(MemoryBackend(), "split-test", requests=100_000, window_s=1.0, burst=100_000)
     with ThrottledNotionClient("secret_x", base_url="https://notion.test", limiter=limiter,
                                transport=httpx.MockTransport(fake)) as client:  # fmt: skip
         return [p["id"] for p in client.query_windowed(DS, split_property=("SF Id", "rich_text"), page_size=PAGE_SIZE, **kw)]

@@ -7,6 +7,7 @@ logged, returned in XCom, or put into an error message.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,7 @@ from airflow.sdk import BaseHook
 from sf_notion_sync.notion import constants
 
 LIMITER_BACKENDS = ("sql", "redis", "local")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,16 +27,18 @@ class NotionSettings:
     token: str
     base_url: str
     notion_version: str
-    rate: float
-    burst: int
+    requests: int
+    window_s: float
     limiter_backend: str
     redis_conn_id: str | None
-    fast_lane_share: float = constants.FAST_LANE_SHARE
+    fast_lane_cap: float = constants.FAST_LANE_CAP
+    burst: int | None = None
+    """Only from the deprecated ``budget_burst``; None: the limiter's default."""
 
     def __repr__(self) -> str:
         return (f"NotionSettings(base_url={self.base_url!r}, notion_version={self.notion_version!r}, "
-                f"rate={self.rate:g}, burst={self.burst}, limiter_backend={self.limiter_backend!r}, "
-                f"fast_lane_share={self.fast_lane_share:g})")
+                f"requests={self.requests} per {self.window_s:g}s, limiter_backend={self.limiter_backend!r}, "
+                f"fast_lane_cap={self.fast_lane_cap:g})")
 
 
 def settings_from_connection(conn: Any) -> NotionSettings:
@@ -59,14 +63,24 @@ def settings_from_connection(conn: Any) -> NotionSettings:
     backend = str(extras.get("limiter_backend") or "sql")
     if backend not in LIMITER_BACKENDS:
         raise ValueError(f"connection {conn_id!r}: extra 'limiter_backend' must be one of {LIMITER_BACKENDS}, got {backend!r}")
-    share = extras.get("fast_lane_share")
+    cap = extras.get("fast_lane_share")
     try:
-        share = constants.FAST_LANE_SHARE if share in (None, "") else float(share)
+        cap = constants.FAST_LANE_CAP if cap in (None, "") else float(cap)
     except (TypeError, ValueError):
-        share = -1.0
-    if not 0.0 <= share < 1.0:
-        raise ValueError(f"connection {conn_id!r}: extra 'fast_lane_share' must be >= 0 and < 1, "
-                         f"got {extras.get('fast_lane_share')!r}")
+        cap = -1.0
+    if not 0.0 <= cap <= 1.0:
+        raise ValueError(f"connection {conn_id!r}: extra 'fast_lane_share' (the fast lane's cap) must be "
+                         f"between 0 and 1, got {extras.get('fast_lane_share')!r}")
+    window_s = number("budget_window_s", constants.DEFAULT_WINDOW_S, float)
+    requests = number("budget_requests", constants.DEFAULT_REQUESTS, int)
+    deprecated = [name for name in ("budget_rate", "budget_burst") if extras.get(name) not in (None, "")]
+    if deprecated:
+        log.warning("connection %r: extras %s are deprecated and will go; set budget_requests per "
+                    "budget_window_s (Notion: 180 per 60 s on Free and Plus, 600 on Business and Enterprise)",
+                    conn_id, " and ".join(deprecated))
+    if "budget_rate" in deprecated and extras.get("budget_requests") in (None, ""):  # the old rate x window
+        requests = max(1, round(number("budget_rate", 0, float) * window_s))
+    burst = number("budget_burst", 1, int) if "budget_burst" in deprecated else None
     version = str(extras.get("notion_version") or constants.NOTION_VERSION)
     if version not in constants.SUPPORTED_VERSIONS:
         raise ValueError(f"connection {conn_id!r}: extra 'notion_version' must be one of "
@@ -80,11 +94,12 @@ def settings_from_connection(conn: Any) -> NotionSettings:
         token=conn.password,
         base_url=host.rstrip("/") or constants.DEFAULT_BASE_URL,
         notion_version=version,
-        rate=number("budget_rate", constants.DEFAULT_RATE, float),
-        burst=number("budget_burst", constants.DEFAULT_BURST, int),
+        requests=requests,
+        window_s=window_s,
         limiter_backend=backend,
         redis_conn_id=extras.get("redis_conn_id") or None,
-        fast_lane_share=share,
+        fast_lane_cap=cap,
+        burst=burst,
     )
 
 
@@ -154,8 +169,9 @@ class NotionHook(BaseHook):
         from sf_notion_sync.notion.limiter import build_limiter
 
         settings = self.settings
-        kwargs: dict[str, Any] = {"rate": settings.rate, "burst": settings.burst, "backend": settings.limiter_backend,
-                                  "reserved_share": settings.fast_lane_share}
+        kwargs: dict[str, Any] = {"requests": settings.requests, "window_s": settings.window_s,
+                                  "burst": settings.burst, "backend": settings.limiter_backend,
+                                  "fast_lane_cap": settings.fast_lane_cap}
         if settings.limiter_backend == "sql":
             kwargs["engine"] = SyncStateHook(self.sync_state_conn_id).engine
         elif settings.limiter_backend == "redis":

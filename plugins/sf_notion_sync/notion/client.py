@@ -5,8 +5,9 @@ caller may defer -> send -> classify -> tenacity. The SDK's own retry is off (``
 retries never stack, and it runs on our httpx client (keep-alive pool, split timeouts). We never use
 ``with Client()``: the SDK would swap our httpx client for a fresh one; ``close()`` is explicit.
 
-Retry policy: 429/529 pause the shared limiter for Retry-After, so the next attempt's reserve()
-holds this and every other worker until then; transient errors back off exponentially with jitter,
+Retry policy: 429/529 pause the shared limiter for Retry-After -- the connection, its workspace or
+one endpoint, as Notion's ``rate_limit_reason`` says (limiter.pause_reason) -- so the next attempt's
+reserve() holds every worker it concerns until then; transient errors back off exponentially with jitter,
 for reads and idempotent updates only, and never when Notion's ``retry_guidance`` says not to repeat
 the write. A write Notion answered with a 5xx but ``committed_resource_id`` was saved: it is a success
 (``committed``). A page create with an unknown outcome (timeout, 5xx, 409, dropped connection) is
@@ -35,10 +36,10 @@ from . import windowing as W
 from .errors import DeferRequested, ErrorKind, NotionApiError, from_exception
 from .limiter import (
     LANE_BULK,
-    REASON_CONNECTION,
-    REASON_WORKSPACE,
+    EndpointPaused,
     MemoryBackend,
     NotionRateLimiter,
+    pause_reason,
     token_fingerprint,
 )
 from .usage import UsageRecorder, template_endpoint
@@ -87,10 +88,6 @@ class QueryPage:
 
 def _stuck(message: str) -> NotionApiError:
     return NotionApiError(message, code="query_window_stuck", kind=ErrorKind.FATAL)
-
-
-def _rate_limit_reason(raw: str | None) -> str:
-    return REASON_WORKSPACE if raw and ("space" in raw or "workspace" in raw) else REASON_CONNECTION
 
 
 class ThrottledNotionClient:
@@ -260,26 +257,23 @@ class ThrottledNotionClient:
         allow_defer: bool | None,
     ) -> dict[str, Any]:
         defer = self.allow_defer if allow_defer is None else allow_defer
-        wait = self.limiter.reserve(max_wait=self.defer_threshold_s if defer else None, lane=self.lane)
-        if defer and wait > self.defer_threshold_s:
-            raise DeferRequested(wait, self._clock() + wait)
-        if wait > 0:
-            stats.waited_s += wait
-            self._sleep(wait)
+        endpoint = template_endpoint(method, path)
+        self._wait_for_slot(endpoint, defer, stats)
         stats.attempts += 1
         self._local.status, self._local.request_id = 0, None
         started = time.perf_counter()
         try:
             data = self._sdk.request(path=path, method=method, query=query, body=body)
         except (NotionClientErrorBase, httpx.TransportError, json.JSONDecodeError) as exc:
-            error = from_exception(exc, method=method, endpoint=template_endpoint(method, path), record_id=record_id)
+            error = from_exception(exc, method=method, endpoint=endpoint, record_id=record_id)
             self._record(method, path, error.status, started)
             if error.request_id:
                 stats.request_ids.append(error.request_id)
             if error.kind is ErrorKind.RATE_LIMITED:
                 stats.rate_limited += 1
                 retry_after = C.RETRY_AFTER_FALLBACK_S if error.retry_after is None else error.retry_after
-                self.limiter.pause(retry_after, _rate_limit_reason(error.rate_limit_reason))
+                reason = pause_reason(error.rate_limit_reason, error.status)
+                self.limiter.pause(retry_after, reason, endpoint=endpoint)
             elif error.kind is ErrorKind.TRANSIENT:
                 stats.transient_errors += 1
             raise error from exc
@@ -288,6 +282,25 @@ class ThrottledNotionClient:
         if request_id:
             stats.request_ids.append(request_id)
         return data
+
+    def _wait_for_slot(self, endpoint: str, defer: bool, stats: CallStats) -> None:
+        """Take a slot and sleep until it; a longer wait than the defer threshold raises DeferRequested
+        when deferring is allowed. A paused endpoint takes no slot: wait its pause out, then ask again."""
+        while True:
+            try:
+                wait = self.limiter.reserve(
+                    max_wait=self.defer_threshold_s if defer else None, lane=self.lane, endpoint=endpoint
+                )
+                taken = True
+            except EndpointPaused as paused:
+                wait, taken = paused.wait_s, False
+            if defer and wait > self.defer_threshold_s:
+                raise DeferRequested(wait, self._clock() + wait)
+            if wait > 0:
+                stats.waited_s += wait
+                self._sleep(wait)
+            if taken:
+                return
 
     def _record(self, method: str, path: str, status: int, started: float) -> None:
         if self.usage is not None:

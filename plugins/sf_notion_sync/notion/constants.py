@@ -9,23 +9,30 @@ SUPPORTED_VERSIONS = ("2025-09-03", "2026-03-11", "2026-12-01")
 NOTION_VERSION = SUPPORTED_VERSIONS[-1]
 DEFAULT_BASE_URL = "https://api.notion.com"
 
-# Budget: Notion documents ~3 requests/s on average per connection, with short bursts allowed. Keep
-# our burst below Notion's: requests arrive a little after their reserved slot, and the difference
-# in burst is the slack that absorbs that jitter (a 429 costs a pause and a rate cut).
-DEFAULT_RATE = 3.0
-DEFAULT_BURST = 3
+# Budget (developers.notion.com, "Request limits"): each connection may send a fixed number of
+# requests per 60-second window, set by the workspace's plan -- 180 on Free and Plus, 600 on Business
+# and Enterprise -- evenly or in one burst; a 429 for it says Retry-After = the time to the reset.
+DEFAULT_REQUESTS = 180
+DEFAULT_WINDOW_S = 60.0
+SLACK_SHARE = 0.01
+"""Of the window, added to it when spacing sends (0.6 s of 60 s): a request reserved at t reaches Notion
+a little later, and this margin absorbs that jitter. It costs 1% of the budget."""
+BURST_SHARE = 0.1
+"""Of the window's budget, sent back to back at most (18 of 180); the rest is paced evenly. Notion
+would take the whole budget at once, but then the window's remainder is empty: fast-lane requests and
+every worker would wait up to a minute (and defer). A tenth keeps that wait under DEFER_THRESHOLD_S."""
 DEFER_THRESHOLD_S = 10.0
 """Waits longer than this defer the Airflow task instead of sleeping in a worker slot."""
-FAST_LANE_SHARE = 0.2
-"""Share of the budget kept for the fast lane (single records synced now): bulk work never takes it.
-At 3 req/s that is 0.6 req/s, a one-record sync (a lookup and a write) within a few seconds."""
+FAST_LANE_CAP = 0.2
+"""At most this share of any window goes to the fast lane (single records synced now). It is a cap,
+not a reservation: fast-lane requests go ahead of bulk ones, and bulk work may use all the rest."""
 
-# Adaptive rate after a 429/529: multiply by BACKOFF_FACTOR (never below RATE_FLOOR), then add
-# RECOVERY_STEP back for each RECOVERY_PERIOD_S without another 429.
-BACKOFF_FACTOR = 0.7
-RATE_FLOOR = 0.1
-RECOVERY_STEP = 0.1
-RECOVERY_PERIOD_S = 5.0
+# The per-workspace limit is not published and is shared with the workspace's other integrations: after
+# a workspace 429 (or a 529) the budget is cut by WORKSPACE_CUT (never below WORKSPACE_FLOOR of it), then
+# WORKSPACE_RECOVERY_STEP of it comes back per window after the pause, until another one.
+WORKSPACE_CUT = 0.75
+WORKSPACE_FLOOR = 0.1
+WORKSPACE_RECOVERY_STEP = 0.05
 
 # HTTP client.
 CONNECT_TIMEOUT_S = 10.0

@@ -81,7 +81,8 @@ class Base(DeclarativeBase):
 
 
 class RateLimitState(Base):
-    """Shared GCRA state per budget key (a token fingerprint, never the token)."""
+    """Shared Notion budget state per key: a token fingerprint (never the token), or a workspace's or an
+    endpoint's key derived from it (notion/limiter.py). ``window_log``: JSON of the latest slots."""
 
     __tablename__ = "rate_limit_state"
 
@@ -92,6 +93,7 @@ class RateLimitState(Base):
     last_429_at: Mapped[float | None]
     last_429_reason: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[float] = _zero(Double)
+    window_log: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiUsage(Base):

@@ -58,6 +58,10 @@ class ControlApi:
             if query.get("include_trashed", "0").lower() not in ("1", "true", "yes"):
                 pages = [p for p in pages if not p["in_trash"]]
             return 200, {"count": len(pages), "pages": pages}
+        if method == "POST" and match:  # pages made outside the sync, e.g. duplicates for a sweep test
+            if not isinstance(body, dict) or not isinstance(body.get("properties"), list):
+                raise ValueError("body must be an object with a list `properties` (one page's properties each)")
+            return 200, {"created": self.workspace.seed_pages(match["id"], body["properties"])}
         if (method, path) == ("GET", "/_sandbox/requests"):
             try:
                 since = float(query.get("since", "0"))
