@@ -47,6 +47,23 @@ def postgres_url():
         admin.dispose()
 
 
+@pytest.fixture
+def empty_postgres_url(postgres_url):
+    """postgres_url migrated, with every state table emptied: the database is the session's, so a test
+    must not read what an earlier one (in whatever order they ran) left there."""
+    import sqlalchemy as sa
+
+    from sf_notion_sync.state.db import make_engine, upgrade
+    from sf_notion_sync.state.models import Base
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} RESTART IDENTITY"))
+    engine.dispose()
+    return postgres_url
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """A Redis URL on a database index the tests own; keys are namespaced per test by the caller."""

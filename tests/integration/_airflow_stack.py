@@ -3,8 +3,9 @@ sandbox for all the airflow_e2e modules of tests/integration: starting Airflow i
 
 `AirflowStack.fresh()` gives each module a clean slate instead of a new Airflow: every DAG paused and
 every unfinished run failed, the emulators reset, and a state database of its own (the metastore
-connection sync_state_db, so it can change while Airflow runs). Failed-run alerts go to a webhook
-receiver on loopback, named in the stack's copy of sync.yaml.
+connection sync_state_db, so it can change while Airflow runs). The stack's copy of sync.yaml has no
+schedule, so every run is one a test started, wherever the wall clock is, and names a webhook
+receiver on loopback for failed-run alerts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ DAG_IDS = ("sf_notion_full_sync__account", "sf_notion_incremental__account", "sf
            "sf_notion_retry")
 RETRY_DELAY_CAP_S = 2
 """[core] max_task_retry_delay: a run that fails for real spends all its retries in seconds, not minutes."""
+SETTLE_S = 15
+"""defaults.exactly_once.settle_seconds: above the defer threshold (10 s), so a batch waiting to settle an
+unknown create defers to the triggerer; below the shipped 30 s, so that wait costs the e2e less."""
 ACTIVE_TASK_STATES = ("queued", "scheduled", "running", "deferred", "up_for_retry", "up_for_reschedule",
                       "restarting")
 
@@ -65,10 +69,15 @@ def wait_for_deferred_batch(airflow: LocalAirflow, dag_id: str, run_id: str, tim
     poll(deferred, f"a deferred sync_batch in {dag_id} {run_id}", timeout)
 
 
-def _alerting_config(path: Path) -> Path:
-    """sync.yaml as shipped, but with the alert webhook set (the DAG processor reads it at parse time)."""
+def _stack_config(path: Path) -> Path:
+    """sync.yaml as shipped, but with the alert webhook, SETTLE_S and every schedule null (the DAG processor
+    reads it at parse time): a `*/15` run firing mid-test would take the changes the test's run expects."""
     data = yaml.safe_load(config_path().read_text())
     data["defaults"]["alerts"]["webhook_conn_id"] = WEBHOOK_CONN_ID
+    data["defaults"].setdefault("exactly_once", {})["settle_seconds"] = SETTLE_S
+    for obj in data["objects"].values():
+        obj["schedules"] = {"full": None, "incremental": None}
+    data.setdefault("retry", {})["schedule"] = None
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -87,7 +96,7 @@ class AirflowStack:
         with start(root / "sandbox", accounts=ACCOUNTS, contacts=10, opportunities=10, notion_rate=50,
                    notion_burst=20, notion_latency_ms=0) as box, WebhookReceiver() as webhook:
             env = {**box.env(), f"AIRFLOW_CONN_{WEBHOOK_CONN_ID.upper()}": webhook.connection(WEBHOOK_TOKEN),
-                   "SF_NOTION_SYNC_CONFIG": str(_alerting_config(root / "sync.yaml")),
+                   "SF_NOTION_SYNC_CONFIG": str(_stack_config(root / "sync.yaml")),
                    "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": str(RETRY_DELAY_CAP_S)}
             with running_airflow(root / "airflow", env, DAG_IDS) as local:
                 yield cls(local, box, webhook)

@@ -1,6 +1,8 @@
 """The real Airflow shared by the airflow_e2e modules (see _airflow_stack): started once, on first use,
 made fresh for each module that asks for `airflow`.
-Package scope: it stops when tests/integration is done, not after the unit tests."""
+Session scope, so that a shuffled order (pytest-random-order shuffles modules across packages) still
+starts it once: package scope would stop it whenever a module of another package came between two
+airflow_e2e modules. In the fixed order it idles only through tests/unit (under a minute)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sf_notion_sync.sandbox.run import Sandbox
 from tests.integration._airflow_stack import AirflowStack
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     """Started on first use; ask for `airflow` as well, so the module gets it fresh."""
     with AirflowStack.running(tmp_path_factory.mktemp("airflow-e2e")) as stack:

@@ -1,9 +1,10 @@
 """The DAGs under a real Airflow: API server, scheduler, DAG processor and triggerer on SQLite,
 LocalExecutor, against the sandbox emulators.
 
-The Airflow is the session's shared one (conftest), fresh for this module. The full sync of Account
-runs through the scheduler; the Notion emulator answers the first page create with 429 Retry-After: 30,
-so the batch must show up as `deferred` (held by the triggerer, not a worker) and then complete.
+The Airflow is the session's shared one (conftest), fresh for this module and without schedules. The
+full sync of Account runs through the scheduler; the Notion emulator answers the first page create with
+429 Retry-After: 30, so the batch must show up as `deferred` (held by the triggerer, not a worker) and
+then complete.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tests.integration._airflow_stack import ACCOUNTS, wait_for_deferred_batch
+from tests.integration._airflow_stack import ACCOUNTS, AirflowStack, wait_for_deferred_batch
 
 pytestmark = pytest.mark.airflow_e2e
 
@@ -38,11 +39,15 @@ def _page_ids_by_sf_id(sandbox) -> dict[str, list[str]]:
 
 def test_dags_parse_without_import_errors(airflow):
     assert airflow.import_errors() == []
-    dag_ids = {d["dag_id"] for d in airflow.api("GET", "/dags?limit=100")["dags"]}
-    assert {DAG_ID, "sf_notion_incremental__account", "sf_notion_retry"} <= dag_ids
+    dags = {d["dag_id"]: d for d in airflow.api("GET", "/dags?limit=100")["dags"]}
+    assert {DAG_ID, "sf_notion_incremental__account", "sf_notion_retry"} <= set(dags)
+    scheduled = {i: d["next_dagrun_run_after"] for i, d in dags.items() if d["next_dagrun_run_after"]}
+    assert not scheduled, "the stack's sync.yaml must leave every run to the tests"
 
 
-def test_full_sync_defers_on_retry_after_then_completes(airflow, airflow_sandbox):
+def test_full_sync_defers_on_retry_after_then_completes(airflow, airflow_sandbox, airflow_stack: AirflowStack,
+                                                       tmp_path):
+    airflow_stack.fresh(tmp_path)  # the first full sync: no page yet, whatever ran before
     _notion(airflow_sandbox, "POST", "/_sandbox/script", json={"responses": [
         {"status": 429, "retry_after": 30, "method": "POST", "path_prefix": "/v1/pages", "count": 1}]})
     run_id = airflow.trigger(DAG_ID)
@@ -62,6 +67,7 @@ def test_full_sync_defers_on_retry_after_then_completes(airflow, airflow_sandbox
 
 
 def test_second_full_sync_sends_no_notion_write(airflow, airflow_sandbox):
+    assert airflow.wait_for_run(DAG_ID, airflow.trigger(DAG_ID), timeout=400) == "success"  # whatever ran before
     since = time.time()
     run_id = airflow.trigger(DAG_ID)
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"

@@ -1,12 +1,10 @@
 """Incremental sync, chaining, deletes/undeletes, the fast lane and deferral under a real Airflow.
 
-The Airflow is the session's shared one (conftest), fresh for this module. After a full sync, the
-sandbox mutates, deletes and undeletes Accounts between incremental runs; a run whose share
-(`max_records`) is smaller than the backlog must chain the next run at once; the fast lane is driven
-through the `sync-records` CLI; a scripted 429 with Retry-After 60 must put the run's sync_batch in
-`deferred`.
-Unpausing a scheduled DAG also makes the scheduler start a run for the latest interval:
-max_active_runs=1 serialises it with ours, and every assertion tolerates it.
+The Airflow is the session's shared one (conftest), fresh for this module and without schedules, so
+every run is one a test started. Each test starts from synced Accounts (`synced`); the sandbox mutates,
+deletes and undeletes Accounts between incremental runs; a run whose share (`max_records`) is smaller
+than the backlog must chain the next run at once; the fast lane is driven through the `sync-records`
+CLI; a scripted 429 with Retry-After 60 must put the run's sync_batch in `deferred`, then let it end.
 """
 
 from __future__ import annotations
@@ -21,12 +19,11 @@ from simple_salesforce import Salesforce
 
 from sf_notion_sync.cli import main as cli_main
 from sf_notion_sync.config import load_config
-from sf_notion_sync.local.runtime import TERMINAL_RUN_STATES
 from sf_notion_sync.notion.errors import PropertyValueError
 from sf_notion_sync.notion.properties import build_property
 from sf_notion_sync.state.db import make_engine
 from sf_notion_sync.state.store import StateStore
-from tests.integration._airflow_stack import AirflowStack, poll, wait_for_deferred_batch
+from tests.integration._airflow_stack import AirflowStack, wait_for_deferred_batch
 
 pytestmark = pytest.mark.airflow_e2e
 
@@ -51,11 +48,16 @@ def _run(airflow, dag_id: str, conf: dict | None = None, timeout: float = 300) -
     return run_id
 
 
-def _settle(airflow, dag_id: str, timeout: float = 300) -> None:
-    """Wait (bounded) until no run of the DAG is queued or running, e.g. the one unpausing scheduled."""
-    poll(lambda: all(r["state"] in TERMINAL_RUN_STATES
-                     for r in airflow.api("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]),
-         f"every run of {dag_id} finished", timeout, interval=1)
+def _run_ids(airflow, dag_id: str) -> set[str]:
+    return {r["dag_run_id"] for r in airflow.api("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]}
+
+
+@pytest.fixture(scope="module")
+def synced(airflow) -> None:
+    """Every Account has its page and the watermarks are set: a full sync, then the first incremental
+    run (a full read + reconcile). Once per module: each test ends with every record synced again."""
+    _run(airflow, FULL)
+    _run(airflow, INCREMENTAL)
 
 
 def _next_second() -> None:
@@ -118,12 +120,9 @@ def assert_notion_mirrors_salesforce(sandbox, state_url: str, trashed: set[str],
     assert compared >= (len(records) - len(failed)) * len(obj.properties) * 0.9
 
 
-def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, airflow_sandbox,
+def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, airflow_sandbox, synced,
                                                                  airflow_stack: AirflowStack, monkeypatch):
-    _run(airflow, FULL)
-    _run(airflow, INCREMENTAL)  # the first incremental run sets the watermarks (a full read + reconcile)
-    _settle(airflow, INCREMENTAL)
-
+    before = _run_ids(airflow, INCREMENTAL)
     changed = _mutate(airflow_sandbox, update=12, delete=4)
     _next_second()
     first = _run(airflow, INCREMENTAL, {"max_records": 5})
@@ -136,14 +135,15 @@ def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, airflo
 
     back = _mutate(airflow_sandbox, undelete=2)
     assert set(back["undeleted"]) <= set(changed["deleted"])
-    _run(airflow, INCREMENTAL)
+    last = _run(airflow, INCREMENTAL)
+    assert _run_ids(airflow, INCREMENTAL) - before == {first, chained[0], last}, "a run nobody started"
     trashed = set(changed["deleted"]) - set(back["undeleted"])
     assert_notion_mirrors_salesforce(airflow_sandbox, airflow_stack.state_url, trashed, monkeypatch)
     pages = _pages(airflow_sandbox)
     assert all(not pages[i]["in_trash"] for i in back["undeleted"]), "undeleted records come back"
 
 
-def test_fast_lane_from_the_cli(airflow, airflow_sandbox, capsys):
+def test_fast_lane_from_the_cli(airflow, airflow_sandbox, synced, capsys):
     sf_id = _mutate(airflow_sandbox, update=1)["updated"][0]
     airflow.api("PATCH", f"/dags/{FAST}", json={"is_paused": False})
     code = cli_main(["sync-records", "--object", "Account", "--ids", sf_id, "--base-url", airflow.api_url,
@@ -157,10 +157,12 @@ def test_fast_lane_from_the_cli(airflow, airflow_sandbox, capsys):
     assert batch and all(ti["priority_weight"] >= 100 for ti in batch)
 
 
-def test_retry_after_60_defers_the_batch(airflow, airflow_sandbox):
-    _settle(airflow, INCREMENTAL)
-    _mutate(airflow_sandbox, update=3)
+def test_retry_after_60_defers_the_batch(airflow, airflow_sandbox, synced):
+    """...and then completes: no run and no budget pause are left to hold the next test's runs (a plain
+    task such as preflight fails on a paused budget, and the stack spends its retries in seconds)."""
+    _mutate(airflow_sandbox, update=3)  # synced: the run sends these as PATCHes
     _control(airflow_sandbox.notion_url, "POST", "/_sandbox/script", {"responses": [
         {"status": 429, "retry_after": 60, "method": "PATCH", "path_prefix": "/v1/pages", "count": 1}]})
     run_id = airflow.trigger(INCREMENTAL)
     wait_for_deferred_batch(airflow, INCREMENTAL, run_id)
+    assert airflow.wait_for_run(INCREMENTAL, run_id, timeout=300) == "success"

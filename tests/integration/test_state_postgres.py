@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from sf_notion_sync.state.db import make_engine, upgrade
-from sf_notion_sync.state.models import Base
 from sf_notion_sync.state.store import StateStore
 from tests.unit import test_state_store as shared
 
@@ -31,10 +29,8 @@ def pg_engine(postgres_url):
 
 
 @pytest.fixture
-def store(pg_engine):
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with pg_engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY"))
+def store(pg_engine, empty_postgres_url):
+    """The module's engine on tables emptied for this test."""
     return StateStore(pg_engine)
 
 

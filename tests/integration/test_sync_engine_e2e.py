@@ -44,6 +44,7 @@ from sf_notion_sync.sync import (
     reconcile,
     sync_batch,
 )
+from sf_notion_sync.sync.budget import NotionBudget
 from sf_notion_sync.sync.retry import select_due
 
 ACCOUNTS = 240
@@ -144,13 +145,17 @@ class Sandbox:
         """``limiter_ahead_s`` runs the budget's clock ahead: how a test lives through a long pause."""
         config = load_config(self.tmp / "sync.yaml")
 
+        budget = NotionBudget(requests=100_000, window_s=1.0, pool_slots=4)
+
         def notion() -> ThrottledNotionClient:
-            limiter = NotionRateLimiter(MemoryBackend(), self.limiter_key, requests=100_000, window_s=1.0,
-                                        burst=100_000, clock=lambda: time.time() + limiter_ahead_s)
+            limiter = NotionRateLimiter(MemoryBackend(), self.limiter_key, requests=budget.requests,
+                                        window_s=budget.window_s, burst=budget.requests,
+                                        clock=lambda: time.time() + limiter_ahead_s)
             return ThrottledNotionClient(TOKEN, base_url=self.notion_url, limiter=limiter, backoff_initial_s=0.01,
                                          backoff_max_s=0.05, **(client or {}))
 
-        return SyncContext(config, object_name, store, notion, self.salesforce, run_id, dag_id="e2e", **kwargs)
+        return SyncContext(config, object_name, store, notion, self.salesforce, run_id, dag_id="e2e", budget=budget,
+                           **kwargs)
 
 
 FAULT_SEED = 20261129
@@ -359,11 +364,15 @@ def test_defer_and_resume_from_cursor(sandbox: Sandbox) -> None:
     outcome = sync_batch(ctx, batch)
     assert not outcome.done and 10 < outcome.wait_seconds <= 31 and outcome.next_cursor == 0
     assert outcome.counts.rate_limited_429s == 1
+    ctx.close()  # the deferring task ends: its 429 reaches the run, by reason
     resumed = BatchOutcome.from_dict(json.loads(json.dumps(outcome.to_dict())))
     later = sandbox.context("deferred", store, limiter_ahead_s=31)  # a new task, after the wait
     final = sync_batch(later, batch, cursor=resumed.next_cursor)
+    later.close()
     assert final.done and final.counts.created == ACCOUNTS and final.counts.processed == ACCOUNTS
-    assert finish_run(later)["created"] == ACCOUNTS
+    summary = finish_run(later)
+    assert summary["created"] == ACCOUNTS
+    assert summary["rate_limited_by_reason"] == {"connection": 1, "workspace": 0, "endpoint": 0}
     assert_mirrors_salesforce(sandbox)
 
 

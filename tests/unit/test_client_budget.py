@@ -69,3 +69,13 @@ def test_a_long_endpoint_pause_defers_without_taking_a_slot(ft, unique_key):
     with pytest.raises(DeferRequested):
         client.create_page(DS, {}, sf_id="001A")
     assert client.limiter.status().used == 0
+
+
+def test_429s_are_counted_by_what_they_paused(ft, unique_key):
+    script = Script(("GET", limited("public_api_request_rate_limit", 1)), ("GET", limited(None, 1, 529)),
+                    ("GET", limited("public_api_endpoint_rate_limit", 1)))
+    client = client_for(script, ft, unique_key)
+    result = client.retrieve_database(PAGE_ID)
+    assert result.stats.rate_limited == 3 and client.totals.rate_limited == 3
+    assert result.stats.rate_limited_by_reason == {"connection": 1, "workspace": 1, "endpoint": 1}
+    assert client.totals.rate_limited_by_reason == result.stats.rate_limited_by_reason

@@ -36,7 +36,7 @@ def test_without_a_mapped_page_the_oldest_is_kept_then_the_smallest_page_id():
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("empty_postgres_url")
     engine = make_engine(url)
     upgrade(engine)
     yield StateStore(engine)

@@ -48,11 +48,48 @@ def test_budget_rate_and_burst_are_a_deprecated_alias(caplog):
 def test_the_hook_builds_the_limiter_from_the_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NOTION_LOCAL", json.dumps({"conn_type": "notion", "password": TOKEN, "extra": {
         "budget_requests": 600, "budget_window_s": 60, "limiter_backend": "local", "fast_lane_share": 0.1}}))
-    monkeypatch.setattr("sf_notion_sync.airflow.hooks._notion_pool_slots", lambda: 4)
+    monkeypatch.setattr("sf_notion_sync.config.pool_slots", lambda name: 4)
     limiter = NotionHook("notion_local").get_limiter()
     status = limiter.status()
     assert (status.requests, status.window_s, status.processes, status.fast_lane_cap) == (600, 60.0, 4, 0.1)
     assert limiter.budget.requests == 150  # this process's share
+
+
+def test_connections_naming_one_workspace_share_its_pause(monkeypatch):
+    from sf_notion_sync.notion.limiter import NotionRateLimiter
+
+    for name, token in (("NOTION_A", TOKEN), ("NOTION_B", TOKEN + "_other")):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps({"conn_type": "notion", "password": token, "extra": {
+            "limiter_backend": "local", "workspace": " acme "}}))
+    monkeypatch.setattr("sf_notion_sync.config.pool_slots", lambda name: 1)
+    a, b = NotionHook("notion_a"), NotionHook("notion_b")
+    assert a.settings.workspace == "acme" and a.settings.workspace_key == b.settings.workspace_key
+    limiter_a, limiter_b = a.get_limiter(), b.get_limiter()
+    assert limiter_a.workspace_key == limiter_b.workspace_key == "notion-workspace:acme"
+    assert limiter_a.key != limiter_b.key
+    backend = limiter_a.backend  # one process: what the SQL or Redis backend shares between hosts
+    shared = NotionRateLimiter(backend, limiter_b.key, workspace_key=limiter_b.workspace_key)
+    limiter_a.pause(30, "workspace", now=1000.0)
+    assert shared.status(now=1001.0).paused
+    alone = settings_from_connection(conn(password=TOKEN))
+    assert alone.workspace is None and alone.workspace_key is None
+
+
+def test_the_budget_is_a_value_read_from_the_connection_and_the_pool(monkeypatch):
+    from sf_notion_sync.config import ConfigError
+    from sf_notion_sync.sync.budget import NotionBudget
+
+    monkeypatch.setenv("AIRFLOW_CONN_NOTION_BIZ", json.dumps({"conn_type": "notion", "password": TOKEN, "extra": {
+        "budget_requests": 600, "fast_lane_share": 0.1}}))
+    monkeypatch.setattr("sf_notion_sync.config.pool_slots", lambda name: 4)
+    monkeypatch.setattr(NotionHook, "get_conn", lambda self, **kw: pytest.fail("no client for the budget"))
+    assert NotionHook("notion_biz").get_budget() == NotionBudget(600, 60.0, 0.1, 4)
+
+    def no_pools(name):
+        raise ConfigError(["include/pools.json: missing"])
+
+    monkeypatch.setattr("sf_notion_sync.config.pool_slots", no_pools)
+    assert NotionHook("notion_biz").get_budget().pool_slots == 1  # the planner splits nothing then
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -63,6 +100,7 @@ def test_the_hook_builds_the_limiter_from_the_connection(monkeypatch):
     ({"password": TOKEN, "extra": {"budget_burst": 0}}, "extra 'budget_burst' must be > 0"),
     ({"password": TOKEN, "extra": {"fast_lane_share": 1.5}}, "extra 'fast_lane_share' (the fast lane's cap)"),
     ({"password": TOKEN, "extra": {"limiter_backend": "memcached"}}, "extra 'limiter_backend' must be one of"),
+    ({"password": TOKEN, "extra": {"workspace": "w" * 65}}, "extra 'workspace' must be at most 64"),
 ])
 def test_bad_connection_names_connection_and_field_not_token(kwargs, message):
     with pytest.raises(ValueError) as info:

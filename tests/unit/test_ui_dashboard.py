@@ -41,7 +41,9 @@ def seed(store: StateStore, now: datetime) -> None:
 
     store.start_run("full-3", "sf_notion_full_sync__contact", "Contact", "full", budget_rps=3.0, now=start)
     store.add_run_counters("full-3", Counters(processed=90, created=80, skipped=9, failed=1, notion_requests=72))
-    store.finish_run("full-3", "partial", {"duration_s": 60.0}, records_per_s=1.5, achieved_rps=1.2, now=start)
+    store.add_rate_limits("full-3", {"connection": 2, "workspace": 1})
+    store.finish_run("full-3", "partial", {"duration_s": 60.0, "budget_use": 0.4}, records_per_s=1.5,
+                     achieved_rps=1.2, now=start)
 
     def failure(sf_id: str, object_name: str = "Account", **kw) -> Failure:
         return Failure(run_id="full-1", object_name=object_name, sf_id=sf_id, operation="create",
@@ -105,7 +107,10 @@ def test_overview_shows_runs_progress_failures_and_usage(client):
     assert (finished["created"], finished["updated"], finished["skipped"], finished["failed"],
             finished["rate_limited_429s"]) == (1000, 120, 80, 0, 4)
     assert finished["duration_s"] == 400.0 and finished["records_per_s"] == 3.0
-    assert finished["budget_use"] == pytest.approx(0.95)
+    assert finished["budget_use"] == pytest.approx(0.95)  # no summary figure: achieved ÷ budget_rps
+    (partial,) = contact["runs"]
+    assert partial["budget_use"] == 0.4  # finish_run's, over the windows the run spanned
+    assert partial["rate_limited_by_reason"] == {"connection": 2, "workspace": 1, "endpoint": 0}
 
     failures = {f["sf_id"]: f for f in data["latest_failures"]}
     assert failures["001A00000000001AAA"]["status"] == "Dead" and failures["001A00000000001AAA"]["fatal"]
@@ -183,13 +188,17 @@ def test_unmigrated_and_empty_databases(tmp_path):
 def test_budget_shows_the_key_fingerprint_never_the_token(client, state_url, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SYNC_STATE_DB", state_url)
     monkeypatch.setenv("AIRFLOW_CONN_NOTION_DEFAULT", json.dumps(
-        {"conn_type": "notion", "password": TOKEN, "extra": {"budget_rate": 3, "limiter_backend": "sql"}}))
+        {"conn_type": "notion", "password": TOKEN, "extra": {"budget_requests": 600, "limiter_backend": "sql"}}))
     response = client.get("/api/budget")
     notion = response.json()["notion"]
-    assert notion["key"].startswith("notion:") and notion["rate"] == 3 and not notion["paused"]
+    assert notion["key"].startswith("notion:") and notion["rate"] == 10 and not notion["paused"]
+    assert (notion["requests"], notion["window_s"], notion["used"], notion["available_tokens"]) == (600, 60, 0, 600)
+    assert (notion["effective_requests"], notion["budget_factor"], notion["last_429_reason"]) == (600, 1.0, None)
     assert "salesforce" not in response.json()
     for path in ("/api/budget", "/api/overview", "/"):
         assert TOKEN not in client.get(path).text
+    page = client.get("/").text  # what the page shows of it: requests per window, no bucket tokens
+    assert "This window" in page and "Effective" in page and "Tokens now" not in page
 
 
 def test_budget_reports_a_missing_connection(client, monkeypatch):
