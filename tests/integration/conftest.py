@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from sf_notion_sync.local.runtime import LocalAirflow
+from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
 from sf_notion_sync.sandbox.run import Sandbox
 from tests.integration._airflow_stack import AirflowStack
 
@@ -33,3 +34,26 @@ def airflow(airflow_stack: AirflowStack, tmp_path_factory: pytest.TempPathFactor
 def airflow_sandbox(airflow: LocalAirflow, airflow_stack: AirflowStack) -> Sandbox:
     """The emulators the shared Airflow talks to (reset by `airflow` for this module)."""
     return airflow_stack.sandbox
+
+
+@pytest.fixture
+def notion_emulator(tmp_path):
+    """Makes Notion emulators (no latency unless asked), each closed after the test: a module's `emu`
+    fixture says which tokens and limits it needs."""
+    made: list[NotionEmulator] = []
+
+    def make(**options) -> NotionEmulator:
+        emulator = NotionEmulator(state_dir=tmp_path / f"notion-{len(made)}", **{"latency_median_ms": 0, **options})
+        made.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in made:
+        emulator.close()
+
+
+@pytest.fixture
+def server(emu):
+    """The module's `emu`, serving on loopback."""
+    with emu.serve() as running:
+        yield running

@@ -23,16 +23,8 @@ TYPES = {"Name": "title", "SF Id": "rich_text"}
 
 
 @pytest.fixture
-def emu(tmp_path):
-    emulator = NotionEmulator(state_dir=tmp_path / "emu", tokens=[TOKEN], rate=0, latency_median_ms=0, seed=7)
-    yield emulator
-    emulator.close()
-
-
-@pytest.fixture
-def server(emu):
-    with emu.serve() as running:
-        yield running
+def emu(notion_emulator):
+    return notion_emulator(tokens=[TOKEN], rate=0, seed=7)
 
 
 def fast_client(server, **kw):

@@ -42,16 +42,8 @@ def text(value: str) -> dict:
 
 
 @pytest.fixture
-def emu(tmp_path):
-    emulator = NotionEmulator(state_dir=tmp_path / "state", tokens=[TOKEN], rate=0, latency_median_ms=0)
-    yield emulator
-    emulator.close()
-
-
-@pytest.fixture
-def server(emu):
-    with emu.serve() as running:
-        yield running
+def emu(notion_emulator):
+    return notion_emulator(tokens=[TOKEN], rate=0)
 
 
 @pytest.fixture

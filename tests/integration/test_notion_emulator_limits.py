@@ -16,7 +16,6 @@ from notion_client import APIResponseError, Client
 from notion_client.client import ClientOptions
 from notion_client.errors import UnknownHTTPResponseError
 
-from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
 from sf_notion_sync.sandbox.notion_emulator.app import fingerprint
 from sf_notion_sync.sandbox.run import start
 
@@ -29,16 +28,8 @@ QUERY = "POST /v1/data_sources/{id}/query"
 
 
 @pytest.fixture
-def emu(tmp_path):
-    emulator = NotionEmulator(state_dir=tmp_path / "state", tokens=[TOKEN, OTHER], latency_median_ms=0)
-    yield emulator
-    emulator.close()
-
-
-@pytest.fixture
-def server(emu):
-    with emu.serve() as running:
-        yield running
+def emu(notion_emulator):
+    return notion_emulator(tokens=[TOKEN, OTHER])
 
 
 def client(server, auth: str = TOKEN) -> Client:

@@ -19,7 +19,7 @@ from sf_notion_sync.notion.limiter import build_limiter
 from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
 from sf_notion_sync.sync import SyncContext, rebuild_record_map
 
-from .test_sync_engine_e2e import ACCOUNT_DB, CONFIG, SETTLE_S, make_store
+from .test_sync_engine_e2e import ACCOUNT_DB, CONFIG, make_store
 
 TOKEN = "secret_split_test"
 MINUTE = 1_700_000_000 // 60 * 60  # 2023-11-14T22:13:00Z
@@ -65,7 +65,7 @@ def client(server) -> ThrottledNotionClient:
 
 def test_rebuild_lists_every_page_of_the_minute_exactly_once(seeded, tmp_path: Path) -> None:
     server, ids = seeded
-    (tmp_path / "sync.yaml").write_text(CONFIG % {**ids, "contact_database_id": ids["database_id"], "settle": SETTLE_S})
+    (tmp_path / "sync.yaml").write_text(CONFIG % {**ids, "contact_database_id": ids["database_id"]})
     store = make_store(f"sqlite:///{tmp_path / 'state.db'}")
     since = time.time()
     with client(server) as notion:

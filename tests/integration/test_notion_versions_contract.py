@@ -13,7 +13,6 @@ from notion_client import APIResponseError, Client
 from notion_client.client import ClientOptions
 from notion_client.helpers import collect_paginated_api
 
-from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
 from sf_notion_sync.sandbox.notion_emulator.versions import SUPPORTED
 
 TOKEN = "secret_sandbox"
@@ -29,16 +28,8 @@ pytestmark = pytest.mark.parametrize("version", SUPPORTED)
 
 
 @pytest.fixture
-def emu(tmp_path):
-    emulator = NotionEmulator(state_dir=tmp_path / "state", tokens=[TOKEN], rate=0, latency_median_ms=0)
-    yield emulator
-    emulator.close()
-
-
-@pytest.fixture
-def server(emu):
-    with emu.serve() as running:
-        yield running
+def emu(notion_emulator):
+    return notion_emulator(tokens=[TOKEN], rate=0)
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ SETTLE_S = 1.5
 CONFIG = """
 defaults:
   batch_size: {min: 50, max: 100}
-  exactly_once: {settle_seconds: %(settle)s}
+  exactly_once: {settle_seconds: """ + str(SETTLE_S) + """}
 objects:
   Account:
     database_id: "%(database_id)s"
@@ -171,7 +171,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fix
     ids = notion.create_database("Accounts", ACCOUNT_DB)
     contact_ids = notion.create_database("Contacts", CONTACT_DB)
     (tmp_path / "sync.yaml").write_text(
-        CONFIG % {**ids, "contact_database_id": contact_ids["database_id"], "settle": SETTLE_S})
+        CONFIG % {**ids, "contact_database_id": contact_ids["database_id"]})
     with notion.serve() as n_server, sf.serve() as s_server:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", s_server.ca_bundle)  # how clients trust the sandbox CA
         yield Sandbox(tmp_path, notion, n_server.base_url, s_server.url, s_server.session_id, s_server.ca_bundle,

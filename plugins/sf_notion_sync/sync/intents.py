@@ -83,8 +83,8 @@ class IntentResolver:
         obj = self.ctx.obj
         try:
             page = self.writer.client.find_page_by_sf_id(self.ctx.data_source(), obj.salesforce_id_property, record.sf_id)
-        except NotionApiError as exc:
-            if exc.stops_run or exc.rate_limited:
+        except NotionApiError as exc:  # the client spent its retries (a budget wait defers instead)
+            if exc.stops_run:
                 raise
             log.warning("%s %s: lookup of an unknown create failed (%s); tried again", obj.name, record.sf_id, exc)
             self.rounds[record.sf_id] = self.rounds.get(record.sf_id, 0) + 1

@@ -288,20 +288,13 @@ class RecordWriter:
 
     # --- failures -----------------------------------------------------------------------------------
 
-    def _fail(
-        self,
-        record: StagedRecord,
-        operation: str,
-        code: str | None,
-        message: str,
-        *,
-        fatal: bool = False,
-        error: NotionApiError | None = None,
-    ) -> None:
+    def _fail(self, record: StagedRecord, operation: str, code: str | None, message: str, **how: Any) -> None:
+        """A failed write (``how``: ``fatal`` or the ``error``, as for _failure), counted and logged."""
         if self.ctx.dry_run:
             self.tally.failed += 1
             return
-        failure = self._failure(record, operation, code, message, fatal=fatal, error=error)
+        failure = self._failure(record, operation, code, message, **how)
+        error = how.get("error")
         self._failures.append((failure, error.retry_after if error and error.rate_limited else None))
         self.tally.failed += 1
         log.warning("%s %s: %s failed: %s", self.ctx.object_name, record.sf_id, operation, message)
