@@ -26,7 +26,8 @@ from sf_notion_sync.local.runtime import TERMINAL_RUN_STATES, LocalAirflow, runn
 from sf_notion_sync.sandbox.run import Sandbox, ensure_databases, start
 from tests.integration._webhook import WebhookReceiver
 
-ACCOUNTS = 100
+ACCOUNTS = 1000
+"""Enough for the exactly-once module's 5% fault shares to bite tens of times."""
 WEBHOOK_CONN_ID = "alert_webhook"
 WEBHOOK_TOKEN = "airflow-e2e-webhook-token"
 DAG_IDS = ("sf_notion_full_sync__account", "sf_notion_incremental__account", "sf_notion_fast_lane",
@@ -93,8 +94,9 @@ class AirflowStack:
     @contextmanager
     def running(cls, root: Path) -> Iterator[AirflowStack]:
         """Sandbox, webhook receiver and Airflow: their addresses are fixed in Airflow's env at start."""
-        with start(root / "sandbox", accounts=ACCOUNTS, contacts=10, opportunities=10, notion_rate=50,
-                   notion_burst=20, notion_latency_ms=0) as box, WebhookReceiver() as webhook:
+        with start(root / "sandbox", accounts=ACCOUNTS, contacts=10, opportunities=10,
+                   notion_window_requests=1200, notion_window_s=6, notion_latency_ms=0) as box, \
+                WebhookReceiver() as webhook:
             env = {**box.env(), f"AIRFLOW_CONN_{WEBHOOK_CONN_ID.upper()}": webhook.connection(WEBHOOK_TOKEN),
                    "SF_NOTION_SYNC_CONFIG": str(_stack_config(root / "sync.yaml")),
                    "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": str(RETRY_DELAY_CAP_S)}

@@ -73,6 +73,8 @@ def lossy_run(airflow, airflow_sandbox) -> tuple[str, dict[str, Any]]:
 def test_lost_and_committed_creates_under_query_lag_give_one_page_per_record(airflow_sandbox, lossy_run,
                                                                             monkeypatch):
     _, summary = lossy_run
+    print("lossy full sync:", {k: summary[k] for k in ("created", "adopted", "unresolved", "failed",
+                                                       "notion_requests", "sync_seconds")})
     pages = Counter(_sf_id(p) for p in _live_pages(airflow_sandbox))
     assert set(pages) == _salesforce_ids(airflow_sandbox, monkeypatch), "a record is missing or a page has no record"
     assert max(pages.values()) == 1, f"duplicates: {[i for i, n in pages.items() if n > 1][:10]}"
