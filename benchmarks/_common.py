@@ -1,4 +1,5 @@
-"""What the engine benchmarks share: the sandbox they run on and the SyncContext a DAG task would build.
+"""What the engine benchmarks share: the sandbox they run on (a child process), the SyncContext a DAG
+task would build, and the figures read back from the Notion emulator's own request log.
 
 Not a benchmark itself (run_all.py runs bench_*.py only). The package is imported inside the functions,
 so that a benchmark's `--help` stays quick.
@@ -6,45 +7,69 @@ so that a benchmark's `--help` stays quick.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sf_notion_sync.config import SyncConfig
-    from sf_notion_sync.sandbox.run import Sandbox
     from sf_notion_sync.state.store import StateStore
     from sf_notion_sync.sync import SyncContext
+    from sf_notion_sync.sync.budget import NotionBudget
 
-REAL_RATE = 3.0  # Notion's budget, req/s
+REAL_WINDOW_S = 60.0
+"""Notion counts each connection's requests per 60-second window; a shorter one scales time."""
 
 
-def demo_latency_ms(rate: float) -> float:
-    """Notion request latency scaled like the demo's: 250 ms at the real 3 req/s, less at a larger budget R."""
-    return 250.0 * REAL_RATE / rate
+@dataclass(frozen=True)
+class Sandbox:
+    """Where the benchmark's clients reach the sandbox, read from the settings it prints."""
+
+    notion_url: str
+    notion_token: str
+    salesforce_url: str
+    session_id: str
+    ca_bundle: str
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, str]) -> Sandbox:
+        notion = json.loads(settings["AIRFLOW_CONN_NOTION_DEFAULT"])
+        salesforce = json.loads(settings["AIRFLOW_CONN_SALESFORCE_DEFAULT"])["extra"]
+        return cls(notion["host"], notion["password"], salesforce["instance_url"], salesforce["session_id"],
+                   settings["REQUESTS_CA_BUNDLE"])
 
 
 @contextmanager
-def engine_sandbox(prefix: str, accounts: int, rate: float, latency_ms: float) -> Iterator[tuple[Sandbox, Path]]:
-    """Both emulators in a fresh temporary directory (yielded with the sandbox, for a state DB beside it):
-    `accounts` Accounts with 10 Contacts and Opportunities, Notion budget `rate` with a burst of 10 and
-    `latency_ms`; REQUESTS_CA_BUNDLE trusts the Salesforce emulator's certificate."""
-    from sf_notion_sync.sandbox.run import start
+def engine_sandbox(prefix: str, accounts: int, budget: NotionBudget) -> Iterator[tuple[Sandbox, Path]]:
+    """Both emulators in a child process (as remote APIs are: their work shares not the engine's GIL),
+    in a fresh temporary directory, yielded with it for a state DB beside them: `accounts` Accounts
+    with 10 Contacts and Opportunities; the Notion emulator in window mode at `budget` per token, its
+    latency scaled like the window. REQUESTS_CA_BUNDLE trusts the Salesforce emulator's certificate."""
+    from sf_notion_sync.local.sandbox_process import sandbox_process
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
-    with start(tmp / "sandbox", accounts=accounts, contacts=10, opportunities=10, notion_rate=rate,
-               notion_burst=10, notion_latency_ms=latency_ms) as box:
-        os.environ["REQUESTS_CA_BUNDLE"] = box.ca_bundle
-        yield box, tmp
+    try:
+        with sandbox_process(tmp / "sandbox", "--accounts", str(accounts), "--contacts", "10", "--opportunities", "10",
+                             "--notion-window-requests", str(budget.requests),
+                             "--notion-window-s", str(budget.window_s)) as settings:
+            box = Sandbox.from_settings(settings)
+            os.environ["REQUESTS_CA_BUNDLE"] = box.ca_bundle
+            yield box, tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def account_contexts(box: Sandbox, config: SyncConfig, store: StateStore,
-                     share: float) -> Callable[..., SyncContext]:
-    """`context(run_id, lane=bulk)`: an Account SyncContext on the sandbox whose Notion clients share one
-    SQL limiter in `store` at the emulator's budget (`share`: the fast lane's cap)."""
+                     budget: NotionBudget) -> Callable[..., SyncContext]:
+    """`context(run_id, lane=bulk)`: an Account SyncContext on the sandbox with `budget` in it, as the
+    Airflow glue builds one, whose Notion client shares one SQL limiter in `store` at that budget."""
     from simple_salesforce import Salesforce
 
     from sf_notion_sync.notion.client import ThrottledNotionClient
@@ -53,17 +78,34 @@ def account_contexts(box: Sandbox, config: SyncConfig, store: StateStore,
 
     def context(run_id: str, lane: str = LANE_BULK) -> SyncContext:
         def notion() -> ThrottledNotionClient:
-            if box.notion_window_requests:  # the emulator counts a window budget, as Notion does
-                budget = {"requests": box.notion_window_requests, "window_s": box.notion_window_s}
-            else:  # its older GCRA model: that rate per 10 s window, bursts of half the emulator's
-                budget = {"requests": round(box.notion_rate * 10), "window_s": 10.0,
-                          "burst": max(1, box.notion_burst // 2)}
-            limiter = build_limiter(box.notion_token, **budget, engine=store.engine, fast_lane_cap=share)
+            limiter = build_limiter(box.notion_token, requests=budget.requests, window_s=budget.window_s,
+                                    engine=store.engine, fast_lane_cap=budget.fast_lane_cap)
             return ThrottledNotionClient(box.notion_token, base_url=box.notion_url, limiter=limiter, lane=lane)
 
         def salesforce() -> Salesforce:
             return Salesforce(instance_url=box.salesforce_url, session_id=box.session_id)
 
-        return SyncContext(config, "Account", store, notion, salesforce, run_id, dag_id="bench")
+        return SyncContext(config, "Account", store, notion, salesforce, run_id, dag_id="bench", budget=budget)
 
     return context
+
+
+def notion_log(box: Sandbox, since: float, until: float | None = None) -> list[dict[str, Any]]:
+    """The emulator's log of API requests (not its control calls) from `since` to `until` (epoch s)."""
+    import httpx
+
+    log = httpx.get(f"{box.notion_url}/_sandbox/requests", params={"since": since}, timeout=60).json()
+    return [r for r in log if r["path"].startswith("/v1/") and (until is None or r["ts"] <= until)]
+
+
+def is_limited(request: dict[str, Any]) -> bool:
+    """A 429, or a 529 (handled like one)."""
+    return request["status"] in (429, 529)
+
+
+def limited_by_reason(log: list[dict[str, Any]]) -> dict[str, int]:
+    """The log's 429s (and 529s) by what they pause: the connection, the workspace or an endpoint."""
+    from sf_notion_sync.notion.limiter import REASONS, pause_reason
+
+    counts = Counter(pause_reason(r.get("reason"), r["status"]) for r in log if is_limited(r))
+    return {reason: counts[reason] for reason in REASONS}

@@ -64,7 +64,9 @@ def run_alerts(summary: Mapping[str, Any], thresholds: AlertThresholds, *, hour_
         alerts.append(Alert(
             "rate_limited", f"[sf-notion-sync] Notion answered 429/529 to {share:.1%} of requests this hour and the last",
             (f"{hour_rate_limited} of {hour_requests} requests (threshold {thresholds.rate_limited_share:.0%}).",
-             "Lower budget_rate on the notion connection or check other integrations on the token."),
+             "Check the window budget on the notion connection (budget_requests per budget_window_s: 180 per 60 s "
+             "on Free and Plus, 600 on Business and Enterprise) and the other integrations of the token's "
+             "workspace; the run summary's rate_limited_by_reason says which limit answered."),
             {"requests": hour_requests, "rate_limited": hour_rate_limited, "share": round(share, 4)}))
     duplicates = int(summary.get("duplicates_trashed") or 0)
     if duplicates:

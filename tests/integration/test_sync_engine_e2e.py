@@ -373,6 +373,7 @@ def test_defer_and_resume_from_cursor(sandbox: Sandbox) -> None:
     summary = finish_run(later)
     assert summary["created"] == ACCOUNTS
     assert summary["rate_limited_by_reason"] == {"connection": 1, "workspace": 0, "endpoint": 0}
+    assert summary["rate_limited_429s"] == 1, "a deferred batch's 429 is counted once"
     assert_mirrors_salesforce(sandbox)
 
 

@@ -69,3 +69,11 @@ def test_small_run_is_split_across_parallel_slots():
     assert decision.batch_size == 500 and decision.batches == 4
     assert "parallel" in decision.reason
     assert DynamicBatchSizer(budget_rps=50.0, min_size=50, parallelism=4).decide(120).batch_size == 50
+
+
+def test_a_large_run_is_cut_into_whole_rounds_of_the_slots():
+    """5 batches of the maximum on 4 slots would end with one batch running alone: 8 equal ones instead."""
+    sizer = DynamicBatchSizer(budget_rps=60.0, min_size=50, max_size=2000, parallelism=4)
+    decision = sizer.decide(10_000)
+    assert (decision.batch_size, decision.batches) == (1250, 8) and "2 even round(s)" in decision.reason
+    assert sizer.decide(8000).batch_size == 2000  # already whole rounds

@@ -48,10 +48,14 @@ def _when(epoch: float | None) -> str:
 def format_status(report: dict[str, Any]) -> str:
     n = report["notion"]
     paused = f"yes, until {_when(n['paused_until'])}" if n["paused"] else "no"
+    share = "" if n["processes"] == 1 else f" (of this process's share, {n['requests'] // n['processes']})"
+    cut = "" if n["budget_factor"] >= 1 else ", recovering step by step"
     lines = [
         f"Notion ({n['connection']}, {n['base_url']}, limiter {n['backend']}, key {n['key']})",
-        f"  rate            {n['rate']:g} req/s configured, {n['effective_rate']:.2f} req/s effective",
-        f"  tokens          {n['available_tokens']:.1f} of {n['burst']} available now",
+        f"  budget          {n['requests']} requests per {n['window_s']:g} s ({n['rate']:.2f} req/s),"
+        f" fast lane at most {n['fast_lane_cap']:.0%}",
+        f"  this window     {n['used']} used, {n['available_tokens']} available now{share}",
+        f"  effective       {n['effective_requests']} per window (workspace cut x{n['budget_factor']:.2f}{cut})",
         f"  paused          {paused}",
         f"  last 429        {_when(n['last_429_at'])} ({n['last_429_reason'] or '-'})",
     ]

@@ -24,7 +24,8 @@ def open_sync_context(
     lane: str = LANE_BULK,
     migrate: bool = False,
 ) -> Iterator[Any]:
-    """Connections open lazily: a task that never talks to Salesforce never logs in to it.
+    """Connections open lazily: a task that never talks to Salesforce never logs in to it, one that sends
+    no Notion request builds no Notion client (the budget is read from the connection as a value).
     ``lane`` is the Notion budget lane (``fast`` for the fast lane's single-record syncs)."""
     from sf_notion_sync.airflow.hooks import NotionHook, SyncStateHook, salesforce_client
     from sf_notion_sync.config import load_config
@@ -35,22 +36,21 @@ def open_sync_context(
         from sf_notion_sync.state.db import upgrade
 
         upgrade(state.engine)
-    opened: list[Any] = []
+    hook = NotionHook(notion_conn_id, sync_state_conn_id, dag_id=dag_id)
 
     def notion() -> Any:
-        client = NotionHook(notion_conn_id, sync_state_conn_id, dag_id=dag_id).get_conn(
-            allow_defer=True, defer_threshold_s=defer_threshold, lane=lane)
-        opened.append(client)
-        return client
+        return hook.get_conn(allow_defer=True, defer_threshold_s=defer_threshold, lane=lane)
 
     def salesforce() -> Any:
         return salesforce_client(salesforce_conn_id)
 
     ctx = SyncContext(config=load_config(), object_name=object_name, store=state.get_store(), notion=notion,
-                      salesforce=salesforce, run_id=run_id, dag_id=dag_id, dry_run=dry_run)
+                      salesforce=salesforce, run_id=run_id, dag_id=dag_id, dry_run=dry_run,
+                      budget=hook.get_budget())
     try:
         yield ctx
     finally:
-        for client in opened:
-            client.close()
-        state.engine.dispose()
+        try:
+            ctx.close()
+        finally:
+            state.engine.dispose()

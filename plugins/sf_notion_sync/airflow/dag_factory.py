@@ -133,7 +133,7 @@ def reconcile(object_name: str, extracted: dict[str, Any], params: dict | None =
 
 @task(task_id="finish", trigger_rule="all_done")
 def finish(object_name: str) -> dict[str, Any]:
-    """Summary of the run (counts, duration, achieved req/s vs budget), logged and stored; then fails
+    """Summary of the run (counts, duration, budget use, 429s by reason), logged and stored; then fails
     when an upstream task failed, so that the DAG run (whose leaf this is) fails and alerts too."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -331,8 +331,9 @@ FAST_LANE_OBJECT = "{{ params.object }}"
 
 
 def fast_lane_dag(config: SyncConfig) -> DAG:
-    """Given records now: several runs at once, batches ahead of bulk ones in the pool, and the
-    budget's reserved lane, so a full sync running meanwhile does not starve it."""
+    """Given records now: several runs at once, batches ahead of bulk ones in the pool, and requests
+    ahead of bulk ones in the budget (up to the fast lane's cap), so a full sync running meanwhile does
+    not starve it, and leaves it nothing idle when there is no fast-lane work."""
     objects = sorted(name for name, obj in config.objects.items() if obj.enabled)
     params = {
         "object": Param(objects[0] if objects else "", type="string", enum=objects or [""],
@@ -377,7 +378,8 @@ reconcile, trash the extra pages of a record that has more than one, keeping the
 one query per 100 pages plus one request per duplicate; each one is in `sync_log` and alerted).
 
 Failed records land in `sync_log` and are retried by `sf_notion_retry`. The `finish` task logs the
-summary: counts, duration, achieved Notion requests/s against the budget.
+summary: counts, duration, achieved Notion requests/s, and the share of the budget used (requests ÷
+budget × windows spanned), with the 429s by reason (connection, workspace, endpoint).
 """
 
 
@@ -402,9 +404,10 @@ FAST_LANE_DOC = """
 
 Trigger with conf `{{"object": "Account", "record_ids": ["001..."]}}` (UI, REST API, or
 `sf-notion-sync sync-records --object Account --ids ID1,ID2 --wait`). Re-reads those records (deleted
-ones are trashed), writes them in pool `{pool}` ahead of bulk batches (priority weight), using the
-Notion budget's reserved lane (connection extra `fast_lane_share`), so a full sync running at the
-same time does not starve it. Several runs may run at once; no watermark moves.
+ones are trashed), writes them in pool `{pool}` ahead of bulk batches (priority weight), and its
+Notion requests go ahead of bulk ones in the shared budget, up to a cap (connection extra
+`fast_lane_share`, default 0.2 of it; nothing is kept idle), so a full sync running at the same time
+does not starve it. Several runs may run at once; no watermark moves.
 """
 
 

@@ -17,6 +17,8 @@ from airflow.sdk import BaseHook
 from sf_notion_sync.notion import constants
 
 LIMITER_BACKENDS = ("sql", "redis", "local")
+WORKSPACE_NAME_MAX = 64
+"""Keeps the workspace's limiter key within rate_limit_state.key."""
 log = logging.getLogger(__name__)
 
 
@@ -34,11 +36,18 @@ class NotionSettings:
     fast_lane_cap: float = constants.FAST_LANE_CAP
     burst: int | None = None
     """Only from the deprecated ``budget_burst``; None: the limiter's default."""
+    workspace: str | None = None
+    """A name shared by the connections of one Notion workspace: a workspace 429 pauses all of them."""
 
     def __repr__(self) -> str:
         return (f"NotionSettings(base_url={self.base_url!r}, notion_version={self.notion_version!r}, "
                 f"requests={self.requests} per {self.window_s:g}s, limiter_backend={self.limiter_backend!r}, "
-                f"fast_lane_cap={self.fast_lane_cap:g})")
+                f"fast_lane_cap={self.fast_lane_cap:g}, workspace={self.workspace!r})")
+
+    @property
+    def workspace_key(self) -> str | None:
+        """The limiter's key for the workspace (None: the token's own, shared with no other connection)."""
+        return f"notion-workspace:{self.workspace}" if self.workspace else None
 
 
 def settings_from_connection(conn: Any) -> NotionSettings:
@@ -81,6 +90,10 @@ def settings_from_connection(conn: Any) -> NotionSettings:
     if "budget_rate" in deprecated and extras.get("budget_requests") in (None, ""):  # the old rate x window
         requests = max(1, round(number("budget_rate", 0, float) * window_s))
     burst = number("budget_burst", 1, int) if "budget_burst" in deprecated else None
+    workspace = str(extras.get("workspace") or "").strip() or None
+    if workspace and len(workspace) > WORKSPACE_NAME_MAX:
+        raise ValueError(f"connection {conn_id!r}: extra 'workspace' must be at most {WORKSPACE_NAME_MAX} "
+                         f"characters, got {len(workspace)}")
     version = str(extras.get("notion_version") or constants.NOTION_VERSION)
     if version not in constants.SUPPORTED_VERSIONS:
         raise ValueError(f"connection {conn_id!r}: extra 'notion_version' must be one of "
@@ -100,6 +113,7 @@ def settings_from_connection(conn: Any) -> NotionSettings:
         redis_conn_id=extras.get("redis_conn_id") or None,
         fast_lane_cap=cap,
         burst=burst,
+        workspace=workspace,
     )
 
 
@@ -171,14 +185,37 @@ class NotionHook(BaseHook):
         settings = self.settings
         kwargs: dict[str, Any] = {"requests": settings.requests, "window_s": settings.window_s,
                                   "burst": settings.burst, "backend": settings.limiter_backend,
-                                  "fast_lane_cap": settings.fast_lane_cap}
+                                  "fast_lane_cap": settings.fast_lane_cap, "workspace_key": settings.workspace_key}
         if settings.limiter_backend == "sql":
             kwargs["engine"] = SyncStateHook(self.sync_state_conn_id).engine
         elif settings.limiter_backend == "redis":
             kwargs["redis_url"] = self.get_connection(settings.redis_conn_id or "redis_default").get_uri()
         else:
-            kwargs["pool_slots"] = _notion_pool_slots()
+            kwargs["pool_slots"] = self.pool_slots
         return build_limiter(settings.token, **kwargs)
+
+    @cached_property
+    def pool_slots(self) -> int:
+        """Slots of pool `notion_api` as declared in include/pools.json: the batches that may run at once.
+        Raises ConfigError without one (the local backend cannot know its share then)."""
+        from sf_notion_sync.config import NOTION_POOL, pool_slots
+
+        return pool_slots(NOTION_POOL)
+
+    def get_budget(self):
+        """The budget as the engine reads it (sync.budget.NotionBudget), from the connection and the pool:
+        no client built. Without a pools.json, 1 slot: the planner then splits no run across slots."""
+        from sf_notion_sync.config import ConfigError
+        from sf_notion_sync.sync.budget import NotionBudget
+
+        try:
+            slots = self.pool_slots
+        except ConfigError as exc:
+            log.info("batches not split across pool slots: %s", exc)
+            slots = 1
+        settings = self.settings
+        return NotionBudget(requests=settings.requests, window_s=settings.window_s,
+                            fast_lane_cap=settings.fast_lane_cap, pool_slots=slots)
 
     def get_conn(self, **client_options: Any):
         """A ThrottledNotionClient; close it when done (it owns an HTTP connection pool).
@@ -209,13 +246,6 @@ class NotionHook(BaseHook):
         except Exception as exc:  # the UI shows the message; it never contains the token
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"Connected as {me.get('name') or me.get('id')} ({me.get('type', 'user')})"
-
-
-def _notion_pool_slots() -> int:
-    """Slots of pool `notion_api` as declared in include/pools.json (the per-process fallback divides by it)."""
-    from sf_notion_sync.config import pool_slots
-
-    return pool_slots("notion_api")
 
 
 def salesforce_client(conn_id: str = "salesforce_default"):

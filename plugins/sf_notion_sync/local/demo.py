@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import argparse
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from sf_notion_sync.local.runtime import REPO_ROOT, LocalAirflow, free_port
-from sf_notion_sync.local.sandbox_env import read_env_file
+from sf_notion_sync.local.runtime import REPO_ROOT, LocalAirflow
+from sf_notion_sync.local.sandbox_process import sandbox_process
+from sf_notion_sync.notion.constants import DEFAULT_REQUESTS, DEFAULT_WINDOW_S
+from sf_notion_sync.sandbox.run import scaled_latency_ms
 
 DEMO_OBJECT = "Account"
-REAL_RATE, REAL_LATENCY_MS = 3.0, 250.0
-"""Notion's budget and typical latency: the demo scales time, so latency shrinks as the budget grows."""
+DEMO_WINDOW_S = 6.0
+"""Notion's budget per 60 s window, ten times faster: the demo scales time, latency with it."""
 SANDBOX_DIR = REPO_ROOT / ".sandbox"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run the full sync of Account on the sandbox through a real Airflow")
     parser.add_argument("--accounts", type=int, default=2000)
-    parser.add_argument("--notion-rate", type=float, default=30.0,
-                        help="Notion budget in requests/s (the real API allows ~3; --real-budget sets it)")
-    parser.add_argument("--real-budget", action="store_true", help="use Notion's real budget of 3 requests/s")
+    parser.add_argument("--notion-window-requests", type=int, default=DEFAULT_REQUESTS,
+                        help="Notion requests per window (default 180: the Free and Plus plans)")
+    parser.add_argument("--notion-window-s", type=float, default=DEMO_WINDOW_S,
+                        help="seconds per Notion window (default 6: Notion's 60 s, ten times faster)")
+    parser.add_argument("--real-budget", action="store_true",
+                        help="Notion's real window of 60 s (and latency of 250 ms) instead of the faster one")
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".airflow")
     parser.add_argument("--port", type=int, default=8080, help="Airflow API server port")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the sync run")
@@ -38,39 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _start_sandbox(accounts: int, rate: float) -> tuple[subprocess.Popen, dict[str, str]]:
-    env_file = SANDBOX_DIR / "airflow.env"
-    env_file.unlink(missing_ok=True)
-    SANDBOX_DIR.mkdir(exist_ok=True)
-    log = open(SANDBOX_DIR / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sf_notion_sync.cli", "sandbox", "--notion-port", str(free_port()),
-         "--salesforce-port", str(free_port()), "--accounts", str(accounts), "--notion-rate", str(rate),
-         "--notion-latency-ms", str(REAL_LATENCY_MS * REAL_RATE / rate),
-         "--state-dir", str(SANDBOX_DIR), "--reset", "--print-env-file", str(env_file)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    log.close()
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with {proc.returncode}; see {SANDBOX_DIR / 'sandbox.log'}")
-        if env_file.exists() and env_file.stat().st_size:
-            return proc, read_env_file(env_file)
-        time.sleep(0.2)
-    proc.terminate()
-    raise TimeoutError("the sandbox did not write its settings within 180 s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _reset_state_db(home: Path) -> None:
@@ -84,14 +54,15 @@ def run_demo(args: argparse.Namespace) -> int:
     if _port_in_use(args.port):
         print(f"Port {args.port} is taken (is `make airflow` running?). Stop it or pass DEMO_ARGS='--port N'.")
         return 2
-    rate = REAL_RATE if args.real_budget else args.notion_rate
+    window_s = DEFAULT_WINDOW_S if args.real_budget else args.notion_window_s
+    requests = args.notion_window_requests
     dag_id = f"sf_notion_full_sync__{DEMO_OBJECT.lower()}"
     started = time.monotonic()
-    print(f"1/5 Starting the sandbox: {args.accounts} Accounts, Notion budget {rate:g} req/s, latency"
-          f" {REAL_LATENCY_MS * REAL_RATE / rate:.0f} ms ...", flush=True)
-    sandbox, settings = _start_sandbox(args.accounts, rate)
-    _reset_state_db(args.home)
-    try:
+    print(f"1/5 Starting the sandbox: {args.accounts} Accounts, Notion budget {requests} requests per"
+          f" {window_s:g} s window, latency {scaled_latency_ms(window_s):.0f} ms ...", flush=True)
+    with sandbox_process(SANDBOX_DIR, "--accounts", str(args.accounts), "--notion-window-requests", str(requests),
+                         "--notion-window-s", str(window_s), "--reset") as settings:  # latency scaled alike
+        _reset_state_db(args.home)
         with LocalAirflow(home=args.home, api_port=args.port, extra_env=settings) as airflow:
             print(f"2/5 Preparing Airflow in {args.home} (db migrate, pool notion_api) ...", flush=True)
             airflow.prepare()
@@ -111,8 +82,6 @@ def run_demo(args: argparse.Namespace) -> int:
             state = airflow.wait_for_run(dag_id, run_id, timeout=args.timeout)
             _print_summary(airflow, dag_id, run_id, state)
             print("5/5 Stopping Airflow and the sandbox ...", flush=True)
-    finally:
-        _stop(sandbox)
     print(f"Done in {time.monotonic() - started:.0f}s. To browse this run: `make sandbox` in one terminal,"
           f" `make airflow` in another, then open http://127.0.0.1:{args.port}/dags/{dag_id}"
           f" and the dashboard (SF Sync in the UI's menu, /plugin/sf-notion-sync).")

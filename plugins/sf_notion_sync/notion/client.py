@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ class CallStats:
     attempts: int = 0
     waited_s: float = 0.0
     rate_limited: int = 0
+    rate_limited_by_reason: Counter[str] = field(default_factory=Counter)
+    """The 429s (and 529s) by what they paused: limiter.REASONS."""
     transient_errors: int = 0
     request_ids: list[str] = field(default_factory=list)
 
@@ -62,6 +65,7 @@ class CallStats:
         self.attempts += other.attempts
         self.waited_s += other.waited_s
         self.rate_limited += other.rate_limited
+        self.rate_limited_by_reason.update(other.rate_limited_by_reason)
         self.transient_errors += other.transient_errors
         self.request_ids.extend(other.request_ids[-20:])
         del self.request_ids[:-100]  # keep the recent ones only: totals live as long as the client
@@ -273,6 +277,7 @@ class ThrottledNotionClient:
                 stats.rate_limited += 1
                 retry_after = C.RETRY_AFTER_FALLBACK_S if error.retry_after is None else error.retry_after
                 reason = pause_reason(error.rate_limit_reason, error.status)
+                stats.rate_limited_by_reason[reason] += 1
                 self.limiter.pause(retry_after, reason, endpoint=endpoint)
             elif error.kind is ErrorKind.TRANSIENT:
                 stats.transient_errors += 1

@@ -209,6 +209,10 @@ class SyncRun(Base):
     adopted: Mapped[int] = _zero()
     unresolved: Mapped[int] = _zero()
     duplicates_trashed: Mapped[int] = _zero()
+    rate_limited_connection: Mapped[int] = _zero()
+    rate_limited_workspace: Mapped[int] = _zero()
+    rate_limited_endpoint: Mapped[int] = _zero()
+    """The run's Notion 429s (and 529s) by what they paused: state.rows.RATE_LIMIT_REASONS."""
     records_per_s: Mapped[float | None]
     achieved_rps: Mapped[float | None]
     budget_rps: Mapped[float | None]

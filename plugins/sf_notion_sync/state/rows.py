@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+RATE_LIMIT_REASONS = ("connection", "workspace", "endpoint")
+"""What a Notion 429 (or 529) paused (notion.limiter.REASONS); the run counts its 429s by them."""
+
 
 @dataclass(frozen=True, slots=True)
 class StagedRecord:
@@ -128,11 +131,18 @@ class RunInfo:
     adopted: int
     unresolved: int
     duplicates_trashed: int
+    rate_limited_connection: int
+    rate_limited_workspace: int
+    rate_limited_endpoint: int
     records_per_s: float | None
     achieved_rps: float | None
     budget_rps: float | None
     summary: dict[str, Any] | None
     params: dict[str, Any] | None
+
+    @property
+    def rate_limited_by_reason(self) -> dict[str, int]:
+        return {reason: getattr(self, f"rate_limited_{reason}") for reason in RATE_LIMIT_REASONS}
 
 
 @dataclass(frozen=True, slots=True)

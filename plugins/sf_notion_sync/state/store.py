@@ -9,7 +9,7 @@ PostgreSQL transactions cannot deadlock on each other.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -38,6 +38,7 @@ from sf_notion_sync.state.models import (
     Watermark,
 )
 from sf_notion_sync.state.rows import (
+    RATE_LIMIT_REASONS,
     BatchInfo,
     BatchMetricInfo,
     Counters,
@@ -527,6 +528,14 @@ class StateStore:
         """Add to the run's counters in the database (atomic under concurrent batches)."""
         with write_connection(self.engine) as conn:
             self._add_run_counters(conn, run_id, asdict(counters))
+
+    def add_rate_limits(self, run_id: str, by_reason: Mapping[str, int]) -> None:
+        """Add 429s to the run's counts by what they paused (RATE_LIMIT_REASONS)."""
+        unknown = set(by_reason) - set(RATE_LIMIT_REASONS)
+        if unknown:
+            raise ValueError(f"unknown rate-limit reasons {sorted(unknown)}; known: {', '.join(RATE_LIMIT_REASONS)}")
+        with write_connection(self.engine) as conn:
+            self._add_run_counters(conn, run_id, {f"rate_limited_{r}": n for r, n in by_reason.items()})
 
     @staticmethod
     def _add_run_counters(conn: Connection, run_id: str, deltas: dict[str, int]) -> None:

@@ -76,7 +76,8 @@ def _with_open_intents(ctx: SyncContext, run_id: str, first: int, last: int) -> 
 
 
 def _carried(prior: BatchInfo | None) -> Counters:
-    """Counters of the batch's earlier, deferred part (trashes and requests were added to the run then)."""
+    """Counters of the batch's earlier, deferred part; costs (429s, requests) are not carried: the store
+    adds them up across attempts, and carrying them too would count them twice."""
     if prior is None:
         return Counters()
     return Counters(
@@ -85,7 +86,6 @@ def _carried(prior: BatchInfo | None) -> Counters:
         updated=prior.updated,
         skipped=prior.skipped,
         failed=prior.failed,
-        rate_limited_429s=prior.rate_limited_429s,
         adopted=prior.adopted,
         unresolved=prior.unresolved,
     )

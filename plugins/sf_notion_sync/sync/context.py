@@ -1,13 +1,16 @@
-"""What every engine call needs: the config, the state store, the two API clients and the run's ids.
+"""What every engine call needs: the config, the state store, the two API clients, the Notion budget
+and the run's ids.
 
 Clients may be given as factories so that a task builds them only when it really talks to the API
-(an all-unchanged batch never opens a Notion connection). Nothing here is JSON-serialised: each task
-builds its own context; only descriptors and counts cross task boundaries.
+(an all-unchanged batch never opens a Notion connection); the budget is a value, so reading it costs
+no client. Nothing here is JSON-serialised: each task builds its own context; only descriptors and
+counts cross task boundaries.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +21,8 @@ from sf_notion_sync.notion.client import ThrottledNotionClient
 from sf_notion_sync.notion.properties import OnInvalid
 from sf_notion_sync.notion.schema import resolve_data_source_id
 from sf_notion_sync.state.store import StateStore, utcnow
+
+from .budget import NotionBudget
 
 KIND_FULL = "full"
 KIND_INCREMENTAL = "incremental"
@@ -42,7 +47,10 @@ class SyncContext:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     """How a short wait passes (settling unknown creates); tests pass a fake clock's."""
+    budget: NotionBudget = field(default_factory=NotionBudget)
+    """The token's budget as the connection sets it (the glue reads it once, with the pool's slots)."""
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _limited_before: Counter[str] = field(default_factory=Counter, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.object_name not in self.config.objects:
@@ -59,11 +67,24 @@ class SyncContext:
 
     @property
     def budget_rps(self) -> float:
-        """The Notion budget is the token's (its connection sets it), so the limiter is the one source."""
-        return self.notion_client().limiter.rate
+        return self.budget.rate
 
     def notion_client(self) -> ThrottledNotionClient:
-        return self._client("notion", self.notion)
+        if "notion" not in self._clients:  # a client given may have counted 429s for someone else already
+            self._limited_before = Counter(self._client("notion", self.notion).totals.rate_limited_by_reason)
+        return self._clients["notion"]
+
+    def close(self) -> None:
+        """Add the 429s this context's Notion requests met to the run's counts by what they paused (a task
+        ends here, so no request is missed), then close the Notion client if this context built it."""
+        client = self._clients.pop("notion", None)
+        if client is None:
+            return
+        met = Counter(client.totals.rate_limited_by_reason) - self._limited_before
+        if met:
+            self.store.add_rate_limits(self.run_id, met)
+        if callable(self.notion):
+            client.close()
 
     def sf(self) -> Any:
         return self._client("salesforce", self.salesforce)

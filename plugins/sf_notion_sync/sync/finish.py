@@ -80,7 +80,10 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
         "records_per_s": round(run.processed / duration, 3),
         "achieved_rps": round(achieved, 3),
         "budget_rps": ctx.budget_rps,
-        "budget_use": round(achieved / ctx.budget_rps, 3) if ctx.budget_rps else None,
+        # over the windows the batches spanned: a run shorter than a window could have used all of one
+        "budget_use": round(ctx.budget.use(run.notion_requests, sync_seconds), 3),
+        "budget": ctx.budget.as_dict(),
+        "rate_limited_by_reason": run.rate_limited_by_reason,
         "watermark": watermark,
     }
     store.finish_run(ctx.run_id, status, summary, records_per_s=summary["records_per_s"], achieved_rps=achieved,

@@ -5,21 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sf_notion_sync.config import NOTION_POOL, ConfigError, pool_slots
-
 from .context import SyncContext
 from .sizer import HISTORY, DynamicBatchSizer
 
 log = logging.getLogger(__name__)
-
-
-def _parallelism() -> int:
-    """Slots of the Notion pool as declared; 1 (no split) when no pools.json sits beside the config."""
-    try:
-        return pool_slots(NOTION_POOL)
-    except ConfigError as exc:
-        log.info("batches not split across pool slots: %s", exc)
-        return 1
 
 
 def plan_batches(
@@ -34,7 +23,7 @@ def plan_batches(
         min_size=obj.batch_size.min,
         max_size=obj.batch_size.max,
         max_map_length=max_map_length or ctx.config.defaults.max_map_length,
-        parallelism=_parallelism(),
+        parallelism=ctx.budget.pool_slots,
     )
     total = store.count_staging(ctx.run_id)
     metrics = store.recent_batch_metrics(obj.name, HISTORY)[::-1]  # oldest first

@@ -56,8 +56,9 @@ class DynamicBatchSizer:
     target_seconds: float = DEFAULT_TARGET_BATCH_SECONDS
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH
     parallelism: int = 1
-    """Batches that can run at once (pool notion_api's slots): a small run is split across them so
-    that the budget, not one worker's latency, bounds it."""
+    """Batches that can run at once (pool notion_api's slots). A run is cut into whole rounds of them,
+    of equal batches: a small run is split across them so that the budget, not one worker's latency,
+    bounds it, and a large one leaves no slot idle while a last, lone batch ends the run."""
 
     def __post_init__(self) -> None:
         if self.budget_rps <= 0:
@@ -95,9 +96,11 @@ class DynamicBatchSizer:
             raw = rps * self.target_seconds * health
             size = min(self.max_size, max(self.min_size, math.floor(raw)))
             reason = f"{rps:.2f} rec/s x {self.target_seconds:g}s x health {health:.2f}"
-            spread = max(self.min_size, math.ceil(total / max(1, self.parallelism)))
-            if size > spread:
-                size, reason = spread, f"{reason}; split across {self.parallelism} parallel slots"
+            if total and self.parallelism > 1:
+                rounds = math.ceil(math.ceil(total / size) / self.parallelism)
+                even = max(self.min_size, math.ceil(total / (rounds * self.parallelism)))
+                if even < size:
+                    size, reason = even, f"{reason}; {rounds} even round(s) across {self.parallelism} parallel slots"
         floor = math.ceil(total / self.max_map_length) if total else 1
         if size < floor:
             size, reason = floor, f"{reason}; grown to stay within max_map_length={self.max_map_length}"

@@ -145,10 +145,12 @@ def _run_dict(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
             for k in ("total", "processed", "created", "updated", "skipped", "trashed", "failed",
                       "rate_limited_429s", "notion_requests", "duplicates_trashed")
         },
+        "rate_limited_by_reason": run.rate_limited_by_reason,
         "records_per_s": records_per_s,
         "achieved_rps": achieved,
         "budget_rps": run.budget_rps,
-        "budget_use": _ratio(achieved, run.budget_rps),
+        # finish_run's figure counts the windows the run spanned; while it runs, the rate's share
+        "budget_use": summary.get("budget_use", _ratio(achieved, run.budget_rps)),
         "progress": progress,
     }
 

@@ -1,0 +1,42 @@
+"""The Notion budget a run plans and reports against, as a plain value read once from the connection.
+
+The engine needs the budget's figures (to size batches, to cap an incremental run, to say how much of
+the budget a run used) but not a Notion client to read them from: extract, plan and finish send no
+Notion request, so they build none. The Airflow glue fills this from the connection and the pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sf_notion_sync.notion import constants as C
+
+
+@dataclass(frozen=True)
+class NotionBudget:
+    """``requests`` per ``window_s`` for the token (Notion: 180 per 60 s on Free and Plus, 600 on Business
+    and Enterprise), the fast lane's cap on it, and how many batches may run at once (``pool_slots``)."""
+
+    requests: int = C.DEFAULT_REQUESTS
+    window_s: float = C.DEFAULT_WINDOW_S
+    fast_lane_cap: float = C.FAST_LANE_CAP
+    pool_slots: int = 1
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.window_s <= 0 or self.pool_slots < 1:
+            raise ValueError(f"need requests >= 1, window_s > 0, pool_slots >= 1; got {self.requests}, "
+                             f"{self.window_s}, {self.pool_slots}")
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over a window."""
+        return self.requests / self.window_s
+
+    def use(self, requests: int, seconds: float) -> float:
+        """Share of the budget ``requests`` took over ``seconds``: requests ÷ (budget × windows spanned,
+        at least one). A run shorter than a window could have spent the window's whole budget."""
+        return requests / (self.requests * max(1.0, seconds / self.window_s))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
