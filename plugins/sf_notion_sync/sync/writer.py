@@ -229,6 +229,8 @@ class RecordWriter:
         """The page may or may not exist: keep the intent, show the record as Pending until resolved."""
         self._sent[record.sf_id] = record.content_hash
         self._open.add(record.sf_id)
+        # the page may have been saved at any moment until now: settle from now, not from the send
+        self.ctx.store.write_intents(self.ctx.object_name, [record.sf_id], self.ctx.run_id, at=self.ctx.clock())
         settle = self.ctx.config.defaults.exactly_once.settle_seconds
         failure = self._failure(record, OP_CREATE, error.code, f"outcome unknown, resolved after {settle:g}s: {error}",
                                 error=error, pending=True)
