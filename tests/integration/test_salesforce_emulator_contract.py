@@ -123,7 +123,8 @@ def test_query_all_sees_deleted_records_and_get_deleted_lists_them(sf, server):
     assert set(changed["deleted"]) <= {r["Id"] for r in deleted["records"]}
     assert not sf.query(f"SELECT Id FROM Opportunity WHERE Id = '{changed['deleted'][0]}'")["records"]
 
-    now = datetime.now(UTC)
+    control(server, "PATCH", "config", advance_s=61)  # getDeleted covers whole minutes only: let this one end
+    now = datetime.fromisoformat(control(server, "GET", "config")["now"])
     listed = sf.Opportunity.deleted(now - timedelta(hours=1), now + timedelta(minutes=1))
     assert set(changed["deleted"]) <= {d["id"] for d in listed["deletedRecords"]}
     updated = sf.Opportunity.updated(now - timedelta(hours=1), now + timedelta(minutes=1))
@@ -237,7 +238,7 @@ def test_oauth_token_endpoint_flows(server, monkeypatch):
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == ACCOUNTS
     cc = requests.post(url, verify=server.ca_bundle, timeout=10, data={
         "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"})
-    assert cc.status_code == 200 and cc.json()["access_token"] == ok["access_token"]
+    assert cc.status_code == 200 and cc.json()["access_token"] not in (ok["access_token"], server.session_id)
     denied = requests.post(url, verify=server.ca_bundle, timeout=10, data={
         "grant_type": "password", "client_id": "sandbox-client", "client_secret": "sandbox-secret",
         "username": "sandbox@example.com", "password": "wrong"})

@@ -78,7 +78,7 @@ def test_migrated_schema_matches_models(store):
     upgrade(store.engine)  # a second upgrade is a no-op
     with store.engine.connect() as conn:
         assert (
-            conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0004_rate_limits_by_reason"
+            conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0005_staging_one_row_per_id"
         )
 
 
@@ -121,6 +121,24 @@ def test_staging_appends_dense_seqs_in_chunks_and_reads_ranges(store):
 
     assert store.clear_staging("run-1") == 2_501
     assert store.count_staging("run-1") == 0
+
+
+def test_staging_keeps_one_row_per_id_with_the_latest_stamp_whatever_the_order(store):
+    def staged(sf_id: str, minutes: int | None, tag: str) -> StagedRecord:
+        stamp = None if minutes is None else T0 + timedelta(minutes=minutes)
+        return StagedRecord(sf_id, stamp, {"Id": sf_id, "tag": tag}, f"h-{tag}")
+
+    first = [staged("001A", 5, "a-new"), staged("001B", 1, "b-old"), staged("001A", 2, "a-old"),
+             staged("001C", None, "c-unstamped")]
+    assert store.append_staging("run-1", "Account", first, chunk_size=2) == 3  # new Ids, across chunks
+    later = [staged("001B", 3, "b-new"), staged("001A", 5, "a-tie"), staged("001C", 0, "c-stamped"),
+             staged("001D", 0, "d"), staged("001B", 2, "b-between")]
+    assert store.append_staging("run-1", "Account", later) == 1
+    rows = list(store.iter_staging("run-1"))
+    assert [(r.seq, r.sf_id, r.payload["tag"]) for r in rows] == [
+        (0, "001A", "a-new"), (1, "001B", "b-new"), (2, "001C", "c-stamped"), (3, "001D", "d")]
+    assert rows[1].system_modstamp == T0 + timedelta(minutes=3) and rows[1].content_hash == "h-b-new"
+    assert store.append_staging("run-2", "Account", [staged("001A", 0, "other run")]) == 1
 
 
 def test_unstaged_map_entries_are_the_reconcile_candidates(store):

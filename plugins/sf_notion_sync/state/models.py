@@ -278,7 +278,8 @@ class StagingRecord(Base):
     """Extracted Salesforce records of a run, numbered densely so batches are seq ranges."""
 
     __tablename__ = "staging_record"
-    __table_args__ = (Index(None, "run_id", "sf_id"),)  # reconcile: map entries missing from a run
+    # one row per record and run (the staging upsert's key); reconcile: map entries missing from a run
+    __table_args__ = (Index(None, "run_id", "sf_id", unique=True),)
 
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -123,31 +123,53 @@ class StateStore:
     def append_staging(
         self, run_id: str, object_name: str, records: Iterable[StagedRecord], chunk_size: int = STAGING_CHUNK
     ) -> int:
-        """Append records after those already staged for the run; one transaction per chunk.
+        """Stage records after those already staged for the run, one row per Id; one transaction per chunk.
 
-        Seqs stay dense (0..N-1 per run) so that batches are seq ranges. Call from one writer per run.
+        Extraction serves records in any order and can serve an Id twice (Bulk PK chunks; a record
+        updated while pages are read), so this is an upsert: an Id already staged keeps its seq and takes
+        the copy with the later SystemModstamp (a stamped copy beats an unstamped one; on a tie the first
+        stays). Seqs stay dense (0..N-1 per run) so that batches are seq ranges. Call from one writer per
+        run. Returns how many Ids were new.
         """
         next_seq = self.count_staging(run_id)
-        written = 0
+        added = 0
+        upsert = self._staging_upsert()
         for chunk in _chunks(records, chunk_size):
-            rows = [
-                {
-                    "run_id": run_id,
-                    "seq": next_seq + i,
-                    "object_name": object_name,
-                    "sf_id": r.sf_id,
-                    "system_modstamp": r.system_modstamp,
-                    "is_deleted": r.is_deleted,
-                    "payload": r.payload if isinstance(r.payload, str) else _dumps(r.payload),
-                    "content_hash": r.content_hash,
-                }
-                for i, r in enumerate(chunk)
-            ]
+            latest = _latest_per_id(chunk)
             with write_connection(self.engine) as conn:
-                conn.execute(insert(_staging), rows)
-            next_seq += len(rows)
-            written += len(rows)
-        return written
+                known: dict[str, int] = {}
+                for ids in _chunks(latest, IN_CHUNK):
+                    query = select(_staging.c.sf_id, _staging.c.seq).where(
+                        _staging.c.run_id == run_id, _staging.c.sf_id.in_(ids))
+                    known.update((sf_id, seq) for sf_id, seq in conn.execute(query))
+                rows = []
+                for r in latest.values():
+                    seq = known.get(r.sf_id)
+                    if seq is None:
+                        seq, next_seq, added = next_seq, next_seq + 1, added + 1
+                    rows.append({
+                        "run_id": run_id,
+                        "seq": seq,
+                        "object_name": object_name,
+                        "sf_id": r.sf_id,
+                        "system_modstamp": r.system_modstamp,
+                        "is_deleted": r.is_deleted,
+                        "payload": r.payload if isinstance(r.payload, str) else _dumps(r.payload),
+                        "content_hash": r.content_hash,
+                    })
+                conn.execute(upsert, rows)
+        return added
+
+    def _staging_upsert(self) -> Any:
+        """INSERT .. ON CONFLICT (run_id, sf_id): replace the staged copy only with a later-stamped one."""
+        stmt = self._insert(_staging)
+        new, old = stmt.excluded.system_modstamp, _staging.c.system_modstamp
+        columns = ("object_name", "system_modstamp", "is_deleted", "payload", "content_hash")
+        return stmt.on_conflict_do_update(
+            index_elements=[_staging.c.run_id, _staging.c.sf_id],
+            set_={name: stmt.excluded[name] for name in columns},
+            where=and_(new.is_not(None), or_(old.is_(None), new > old)),
+        )
 
     def iter_staging(
         self, run_id: str, first_seq: int = 0, last_seq: int | None = None, chunk_size: int = STAGING_CHUNK
@@ -855,6 +877,17 @@ class StateStore:
         cutoff = _hour((now or utcnow()) - timedelta(days=older_than_days))
         with write_connection(self.engine) as conn:
             return conn.execute(delete(_usage).where(_usage.c.bucket_start < cutoff)).rowcount
+
+
+def _latest_per_id(records: Iterable[StagedRecord]) -> dict[str, StagedRecord]:
+    """One record per Id in first-seen order, the one with the latest SystemModstamp (as the upsert keeps)."""
+    latest: dict[str, StagedRecord] = {}
+    for record in records:
+        seen = latest.get(record.sf_id)
+        if seen is None or (record.system_modstamp is not None
+                            and (seen.system_modstamp is None or record.system_modstamp > seen.system_modstamp)):
+            latest[record.sf_id] = record
+    return latest
 
 
 def _group_ids(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:

@@ -19,6 +19,8 @@ import uvicorn
 
 from ..datagen import Generator
 from .app import SalesforceApp, Settings
+from .bulk import DEFAULT_ORDER_LIMIT, DEFAULT_PK_CHUNK_SIZE
+from .clock import Clock
 from .limits import ApiUsage
 from .store import RecordStore
 from .tls import TlsFiles, ensure_tls
@@ -48,14 +50,19 @@ class SalesforceEmulator:
                  opportunities: int | None = None, seed: int = 42, session_id: str = DEFAULT_SESSION_ID,
                  daily_limit: int = 100_000, username: str = "sandbox@example.com", password: str = "sandbox",
                  client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",
-                 min_job_seconds: float = 0.2) -> None:
+                 min_job_seconds: float = 0.2, session_timeout_s: float | None = None,
+                 bulk_order_limit: int = DEFAULT_ORDER_LIMIT, pk_chunk_size: int = DEFAULT_PK_CHUNK_SIZE) -> None:
+        """`session_timeout_s`: sessions and access tokens expire that long after issue (None: never);
+        `bulk_order_limit`: matching records past which a Bulk job with ORDER BY/LIMIT fails."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.generator = Generator(seed=seed, accounts=accounts, contacts=contacts, opportunities=opportunities)
         self.store = RecordStore(self.generator, self.state_dir)
-        self.usage = ApiUsage(daily_limit)
+        self.usage = ApiUsage(daily_limit, Clock())
         self.settings = Settings(session_id, username, password, client_id, client_secret)
-        self.app = SalesforceApp(self.generator, self.store, self.usage, self.settings, min_job_seconds)
+        self.app = SalesforceApp(self.generator, self.store, self.usage, self.settings, min_job_seconds,
+                                 session_timeout_s)
+        self.app.bulk.order_limit, self.app.bulk.pk_chunk_size = bulk_order_limit, pk_chunk_size
         self.tls: TlsFiles = ensure_tls(self.state_dir)
 
     def _server(self, host: str, port: int, access_log: bool) -> tuple[uvicorn.Server, socket.socket]:

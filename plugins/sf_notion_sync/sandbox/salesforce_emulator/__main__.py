@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--session-id", default=DEFAULT_SESSION_ID)
     p.add_argument("--daily-limit", type=int, default=100_000)
+    p.add_argument("--session-timeout", type=float, default=None, metavar="SECONDS",
+                   help="sessions and access tokens expire this long after issue (default: never)")
     p.add_argument("--access-log", action="store_true")
     return p
 
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     emu = SalesforceEmulator(state_dir=args.state_dir, accounts=args.accounts, contacts=args.contacts,
                              opportunities=args.opportunities, seed=args.seed, session_id=args.session_id,
-                             daily_limit=args.daily_limit)
+                             daily_limit=args.daily_limit, session_timeout_s=args.session_timeout)
 
     def ready(server) -> None:
         print(json.dumps({"url": server.url, "ca_bundle": server.ca_bundle}), flush=True)

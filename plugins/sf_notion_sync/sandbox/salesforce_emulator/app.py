@@ -1,19 +1,19 @@
 """HTTP routes of the Salesforce emulator (Starlette): REST, Bulk 2.0, OAuth and the /_sandbox/ control API.
 
-Every /services/data call is authenticated, counted against the daily limit and answered with
-Sforce-Limit-Info; every failure is a Salesforce-shaped error, never a bare 500 for a bad request.
+Every /services/data call is authenticated (sessions expire: see sessions.py), counted against the
+rolling 24 h limit and answered with Sforce-Limit-Info; every failure is a Salesforce-shaped error,
+never a bare 500 for a bad request. REST pages can be made short (`short_batches`): Salesforce may
+return fewer records than the batch size asked, so clients must follow nextRecordsUrl, not count.
 """
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import json
 import logging
 import re
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -24,14 +24,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..datagen import Generator, make_id
-from ..datagen.generator import index_floor_for_stamp, stamp_of
 from ..datagen.schema import object_def
 from .bulk import DELIMITERS, LINE_ENDINGS, BulkJobs
+from .clock import Clock
 from .cursors import Cursor, CursorCache
 from .describe import describe, describe_global
 from .errors import SalesforceError, not_found
-from .formats import csv_chunks, iso_ms, json_record
+from .formats import csv_chunks, json_record
 from .limits import ApiUsage
+from .replication import Replication, parse_time
+from .sessions import Sessions
 from .soql import parse
 from .store import RecordStore
 
@@ -39,11 +41,12 @@ log = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"^v(\d{2}\.\d)$")
 MAX_BATCH, MIN_BATCH = 2000, 200
-GET_DELETED_DAYS, GET_UPDATED_DAYS, MAX_REPLICATION_IDS = 15, 30, 600_000
 
 
 @dataclass
 class Settings:
+    """Credentials the emulator accepts (sandbox values, not secrets)."""
+
     session_id: str
     username: str
     password: str
@@ -84,33 +87,20 @@ def _error_response(exc: SalesforceError, limit_header: str | None) -> JSONRespo
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
-def _parse_time(text: str | None, name: str) -> datetime:
-    if not text:
-        raise SalesforceError(400, "MISSING_ARGUMENT", f"Missing required parameter: {name}")
-    cleaned = text.strip().rstrip(":").replace("Z", "+00:00").replace(" ", "+")
-    if re.search(r"[+-]\d{4}$", cleaned):
-        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
-    try:
-        value = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise SalesforceError(400, "INVALID_REPLICATION_DATE", f"Invalid {name} date: {text}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
-
-
 class SalesforceApp:
     """State shared by the routes: store, limits, cursors, Bulk jobs and settings."""
 
     def __init__(self, gen: Generator, store: RecordStore, usage: ApiUsage, settings: Settings,
-                 min_job_seconds: float = 0.2) -> None:
+                 min_job_seconds: float = 0.2, session_timeout_s: float | None = None) -> None:
         self.gen = gen
         self.store = store
         self.usage = usage
+        self.clock: Clock = usage.clock
         self.settings = settings
+        self.sessions = Sessions(settings.session_id, self.clock, session_timeout_s)
+        self.replication = Replication(gen, store, self.clock)
         self.bulk = BulkJobs(store, min_job_seconds)
+        self.short_batches = False
         self.cursors = CursorCache()
         self._locators = itertools.count(1)
         self._lock = threading.Lock()
@@ -160,9 +150,9 @@ class SalesforceApp:
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("bearer", "oauth") or not hmac.compare_digest(
-                token.strip().encode(), self.settings.session_id.encode()):
+        if scheme.lower() not in ("bearer", "oauth"):
             raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        self.sessions.check(token.strip())
 
     def _routes(self) -> list[Route]:
         data = "/services/data/{version}"
@@ -187,6 +177,8 @@ class SalesforceApp:
             ("/_sandbox/mutate", self.sandbox_mutate, ["POST"], False),
             ("/_sandbox/config", self.sandbox_config, ["GET", "PATCH"], False),
             ("/_sandbox/reset", self.sandbox_reset, ["POST"], False),
+            ("/_sandbox/expire_sessions", self.sandbox_expire_sessions, ["POST"], False),
+            ("/_sandbox/purge_deletes", self.sandbox_purge_deletes, ["POST"], False),
             ("/_sandbox/stats", self.sandbox_stats, ["GET"], False),
         ]
         routes = []
@@ -220,9 +212,9 @@ class SalesforceApp:
                 return JSONResponse({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
         else:
             return JSONResponse({"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400)
-        issued = str(_ms(datetime.now(UTC)))
+        issued = str(self.clock.ms())
         return JSONResponse({
-            "access_token": s.session_id, "instance_url": self.base_url, "token_type": "Bearer",
+            "access_token": self.sessions.issue(), "instance_url": self.base_url, "token_type": "Bearer",
             "id": f"{self.base_url}/id/00D5g0000000001EAA/0055g0000000001AAA", "issued_at": issued,
             "signature": "sandbox", "scope": "api",
         })
@@ -278,8 +270,9 @@ class SalesforceApp:
     def _page(self, cursor: Cursor, locator: str, offset: int) -> dict:
         ctx = cursor.context
         fields, obj = ctx["query"].fields, ctx["query"].obj.name
+        size = _short(ctx["batch"], offset) if self.short_batches else ctx["batch"]
         with cursor.lock:
-            records = [json_record(obj, ctx["version"], fields, r) for r in cursor.take(offset, ctx["batch"])]
+            records = [json_record(obj, ctx["version"], fields, r) for r in cursor.take(offset, size)]
         end = offset + len(records)
         done = end >= ctx["total"] or not records
         out = {"totalSize": ctx["total"], "done": done, "records": records}
@@ -318,47 +311,11 @@ class SalesforceApp:
                 fields.append(f)
         return json_record(obj.name, req.version, fields, rec)
 
-    def _window(self, req: Req, max_days: int) -> tuple[datetime, datetime, datetime]:
-        start = _parse_time(req.params.get("start"), "start")
-        end = _parse_time(req.params.get("end"), "end")
-        now = datetime.now(UTC)
-        if end <= start:
-            raise SalesforceError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
-        if start < now - timedelta(days=max_days):
-            raise SalesforceError(400, "INVALID_REPLICATION_DATE",
-                                  f"startDate is more than {max_days} days before the current date")
-        return start, min(end, now), now
-
     def deleted(self, req: Req) -> dict:
-        obj = self._object(req.path["obj"])
-        start, end, now = self._window(req, GET_DELETED_DAYS)
-        lo, hi = _ms(start), _ms(end)
-        rows = self.store.snapshot(obj.name)
-        hits = sorted((r.deleted_at, i) for i, r in rows.items()
-                      if r.is_deleted and r.deleted_at is not None and lo <= r.deleted_at <= hi)
-        if len(hits) > MAX_REPLICATION_IDS:
-            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached. narrow the time window")
-        return {
-            "deletedRecords": [{"id": make_id(obj.key_prefix, i), "deletedDate": iso_ms(t)} for t, i in hits],
-            "earliestDateAvailable": iso_ms(_ms(now - timedelta(days=GET_DELETED_DAYS))),
-            "latestDateCovered": iso_ms(hi),
-        }
+        return self.replication.deleted(self._object(req.path["obj"]), req.params.get("start"), req.params.get("end"))
 
     def updated(self, req: Req) -> dict:
-        obj = self._object(req.path["obj"])
-        start, end, _ = self._window(req, GET_UPDATED_DAYS)
-        lo, hi = _ms(start), _ms(end)
-        rows = self.store.snapshot(obj.name)
-        ids = [i for i, r in rows.items() if not r.is_deleted and lo <= r.stamp <= hi]
-        n = self.gen.count(obj.name)
-        i = min(n, index_floor_for_stamp(lo))
-        while i < n and stamp_of(i) <= hi:
-            if stamp_of(i) >= lo and i not in rows:
-                ids.append(i)
-                if len(ids) > MAX_REPLICATION_IDS:
-                    raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached. narrow the time window")
-            i += 1
-        return {"ids": [make_id(obj.key_prefix, i) for i in sorted(ids)], "latestDateCovered": iso_ms(hi)}
+        return self.replication.updated(self._object(req.path["obj"]), req.params.get("start"), req.params.get("end"))
 
     # -- Bulk API 2.0 ----------------------------------------------------------------------------
 
@@ -416,27 +373,73 @@ class SalesforceApp:
                 raise SalesforceError(400, "INVALID_FIELD", f"{kind} must be a non-negative integer")
             counts[kind] = value
         result = self.store.overlay.mutate(self.gen, obj.name, same_timestamp=bool(body.get("same_timestamp")),
-                                           **counts)
+                                           now_ms=self.clock.ms(), **counts)
         return {"object": obj.name, **{k: [make_id(obj.key_prefix, i) for i in v] for k, v in result.items()}}
 
     def sandbox_config(self, req: Req) -> dict:
+        """GET the behaviour knobs; PATCH any of them (see `_configure`)."""
         if req.request.method == "PATCH":
-            body = req.json()
-            for key in ("daily_limit", "api_usage"):
-                if key in body and (not isinstance(body[key], int) or body[key] < 0):
-                    raise SalesforceError(400, "INVALID_FIELD", f"{key} must be a non-negative integer")
-            self.usage.set(body.get("daily_limit"), body.get("api_usage"))
-            if isinstance(body.get("min_job_seconds"), int | float):
-                self.bulk.min_job_seconds = float(body["min_job_seconds"])
+            self._configure(req.json())
         return {"daily_limit": self.usage.daily_limit, "api_usage": self.usage.used,
-                "min_job_seconds": self.bulk.min_job_seconds}
+                "min_job_seconds": self.bulk.min_job_seconds, "session_timeout_s": self.sessions.timeout_s,
+                "bulk_order_limit": self.bulk.order_limit, "pk_chunk_size": self.bulk.pk_chunk_size,
+                "short_batches": self.short_batches, "open_transaction_s": self.replication.open_transaction_s,
+                "now": self.clock.now().isoformat(), "clock_frozen": self.clock.frozen}
+
+    def _configure(self, body: dict) -> None:
+        def number(key: str, kind: type = float, minimum: float = 0, nullable: bool = False):
+            value = body[key]
+            if value is None and nullable:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum \
+                    or (kind is int and not isinstance(value, int)):
+                raise SalesforceError(400, "INVALID_FIELD", f"{key} must be a {kind.__name__} >= {minimum}"
+                                      f"{' or null' if nullable else ''}, got {value!r}")
+            return kind(value)
+
+        if "daily_limit" in body or "api_usage" in body:
+            self.usage.set(number("daily_limit", int) if "daily_limit" in body else None,
+                           number("api_usage", int) if "api_usage" in body else None)
+        if "min_job_seconds" in body:
+            self.bulk.min_job_seconds = number("min_job_seconds")
+        if "session_timeout_s" in body:
+            self.sessions.timeout_s = number("session_timeout_s", nullable=True)
+        if "bulk_order_limit" in body:
+            self.bulk.order_limit = number("bulk_order_limit", int)
+        if "pk_chunk_size" in body:
+            self.bulk.pk_chunk_size = number("pk_chunk_size", int, minimum=1)
+        if "open_transaction_s" in body:
+            self.replication.open_transaction_s = number("open_transaction_s")
+        if "short_batches" in body:
+            if not isinstance(body["short_batches"], bool):
+                raise SalesforceError(400, "INVALID_FIELD", "short_batches must be true or false")
+            self.short_batches = body["short_batches"]
+        if "now" in body:
+            self.clock.freeze(None if body["now"] is None else parse_time(body["now"], "now"))
+        if "advance_s" in body:
+            self.clock.advance(number("advance_s", minimum=-1e12))
 
     def sandbox_reset(self, req: Req) -> dict:
         self.store.overlay.reset()
         self.bulk.clear()
         self.cursors.clear()
         self.usage.set(used=0)
+        self.replication.reset()
+        self.sessions.renew_default()
         return {"reset": True}
+
+    def sandbox_expire_sessions(self, req: Req) -> dict:
+        """End every session and access token now, as an org's timeout would."""
+        return {"expired": self.sessions.expire_all()}
+
+    def sandbox_purge_deletes(self, req: Req) -> dict:
+        """Physically drop an object's delete log before `before` (default now): earliestDateAvailable moves."""
+        body = req.json()
+        obj = object_def(str(body.get("object", "")))
+        if obj is None:
+            raise SalesforceError(400, "INVALID_TYPE", f"unknown object: {body.get('object')!r}")
+        before = parse_time(body["before"], "before") if body.get("before") else None
+        return {"object": obj.name, "earliestDateAvailable": self.replication.purge(obj.name, before)}
 
     def sandbox_stats(self, req: Req) -> dict:
         overlay = {}
@@ -449,6 +452,12 @@ class SalesforceApp:
             "bulk_jobs": len(self.bulk.jobs), "open_query_cursors": len(self.cursors),
             "requests_served": self.requests_served,
         }
+
+
+def _short(batch: int, offset: int) -> int:
+    """A page size in [batch/2, batch), fixed by the offset so that a replayed page is the same page."""
+    half = max(1, batch // 2)
+    return half + (offset * 7919) % half if batch > 1 else 1
 
 
 def _batch_size(options: str) -> int:

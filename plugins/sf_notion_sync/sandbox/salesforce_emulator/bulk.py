@@ -2,12 +2,17 @@
 
 A job freezes the overlay at creation, counts its records in a background thread, and serves
 results page by page from a stream; Sforce-Locator is the base64 of the next offset, as Salesforce's is.
+
+As in Salesforce, results come in PK-chunk order, not sorted: Id order inside a chunk, the chunks in
+the order they finish. ORDER BY or LIMIT disables PK chunking; such a job over more than
+`order_limit` matching records fails with a query timeout (state Failed). OFFSET is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import itertools
 import threading
 import time
@@ -24,6 +29,11 @@ from .store import RecordStore
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 DEFAULT_MAX_RECORDS = 50_000
+DEFAULT_ORDER_LIMIT = 10_000
+"""Matching records past which a job with ORDER BY or LIMIT fails (Salesforce: the query times out)."""
+DEFAULT_PK_CHUNK_SIZE = 1_000
+QUERY_TIMEOUT_MESSAGE = ("QUERY_TIMEOUT: Your query request was running for too long. ORDER BY and LIMIT disable"
+                         " PK chunking in Bulk API 2.0 query jobs: remove them or filter the query further.")
 
 
 @dataclass
@@ -69,9 +79,12 @@ def decode_locator(locator: str) -> int:
 
 
 class BulkJobs:
-    def __init__(self, store: RecordStore, min_job_seconds: float = 0.2) -> None:
+    def __init__(self, store: RecordStore, min_job_seconds: float = 0.2, order_limit: int = DEFAULT_ORDER_LIMIT,
+                 pk_chunk_size: int = DEFAULT_PK_CHUNK_SIZE) -> None:
         self.store = store
         self.min_job_seconds = min_job_seconds
+        self.order_limit = order_limit
+        self.pk_chunk_size = pk_chunk_size
         self.jobs: dict[str, Job] = {}
         self.cursors = CursorCache(capacity=64)
         self._lock = threading.Lock()
@@ -91,14 +104,23 @@ class BulkJobs:
         query = parse(text)
         if query.count_only:
             raise SalesforceError(400, "INVALIDJOB", "COUNT() is not supported by Bulk API 2.0 query jobs")
+        if query.offset:
+            raise SalesforceError(400, "INVALIDJOB", "OFFSET is not supported by Bulk API 2.0 query jobs")
         with self._lock:
             job = Job(make_id("750", next(self._counter)), operation, query, delimiter, line_ending, api_version,
                       int(datetime.now(UTC).timestamp() * 1000))
             self.jobs[job.id] = job
         include_deleted = operation == "queryAll"
         rows = self.store.snapshot(query.obj.name)
-        self.cursors.put(job.id, Cursor(lambda: self.store.stream(query, include_deleted, rows),
-                                        {"rows": rows, "include_deleted": include_deleted}))
+        if query.order:
+            def results():
+                return self.store.stream(query, include_deleted, rows)
+        else:
+            chunk_size, seed = self.pk_chunk_size, job.id
+
+            def results():
+                return self.store.stream_pk_chunks(query, include_deleted, rows, chunk_size, seed)
+        self.cursors.put(job.id, Cursor(results, {"rows": rows, "include_deleted": include_deleted}))
         threading.Thread(target=self._run, args=(job, include_deleted, rows), daemon=True,
                          name=f"bulk-{job.id}").start()
         return job
@@ -107,8 +129,14 @@ class BulkJobs:
         job.state = "InProgress"
         try:
             job.records = self.store.count(job.query, include_deleted, rows)
+            query = job.query
+            if query.order or query.limit is not None:
+                unlimited = dataclasses.replace(query, limit=None)
+                if self.store.count(unlimited, include_deleted, rows) > self.order_limit:
+                    raise SalesforceError(400, "QUERY_TIMEOUT", QUERY_TIMEOUT_MESSAGE)
         except SalesforceError as exc:
             job.error, job.state = exc.message, "Failed"
+            job.finished_at = time.monotonic()
             return
         remaining = self.min_job_seconds - (time.monotonic() - job.started)
         if remaining > 0:

@@ -4,12 +4,15 @@ Index order is Id order and (for generated values) SystemModstamp order, so ORDE
 ORDER BY SystemModstamp [, Id] stream without sorting, whatever the record count. Any other
 ORDER BY sorts (key, index) pairs of the matching records in memory, refused past SORT_LIMIT matches
 with QUERY_TIMEOUT: sort large sets by Id or SystemModstamp, as a real extraction does.
+Bulk API 2.0 without ORDER BY streams PK chunks (Id ranges) in the order parallel chunk jobs finish.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,8 +58,23 @@ class RecordStore:
         hi = n if hi_stamp is None else min(n, index_floor_for_stamp(hi_stamp) + 3)
         return lo, hi
 
-    def stream(self, query: Query, include_deleted: bool, rows: dict[int, OverlayRow] | None = None) -> Iterator[dict]:
-        """Matching records in query order, after OFFSET and LIMIT; generated one at a time."""
+    def stream_pk_chunks(self, query: Query, include_deleted: bool, rows: dict[int, OverlayRow], chunk_size: int,
+                         seed: str) -> Iterator[dict]:
+        """Bulk order for a query without ORDER BY: Id order inside each chunk of `chunk_size` indexes,
+        the chunks shuffled by `seed` (one job replays its own order); LIMIT applies to the whole."""
+        n = self.gen.count(query.obj.name)
+        starts = list(range(0, n, chunk_size))
+        random.Random(seed).shuffle(starts)
+        bare = dataclasses.replace(query, limit=None, offset=0)
+        out = itertools.chain.from_iterable(
+            self.stream(bare, include_deleted, rows, range(a, min(n, a + chunk_size))) for a in starts)
+        stop = None if query.limit is None else query.offset + query.limit
+        return itertools.islice(out, query.offset, stop)
+
+    def stream(self, query: Query, include_deleted: bool, rows: dict[int, OverlayRow] | None = None,
+               within: range | None = None) -> Iterator[dict]:
+        """Matching records in query order, after OFFSET and LIMIT; generated one at a time.
+        `within` keeps only the record indexes in that range (one PK chunk)."""
         obj = query.obj.name
         rows = self.overlay.rows(obj) if rows is None else rows
         pred = compile_predicate(query.where)
@@ -80,6 +98,11 @@ class RecordStore:
         else:
             lo, hi = self._base_range(query)
             index_lists = (range(lo, hi), sorted(rows))
+        if within is not None:
+            base_all, over_all = index_lists
+            index_lists = ([i for i in base_all if i in within] if ids is not None
+                           else range(max(base_all.start, within.start), min(base_all.stop, within.stop)),
+                           [i for i in over_all if i in within])
 
         def overlaid(indexes) -> list[dict]:
             return [rec for rec in (self.record(obj, i, rows) for i in indexes) if keep(rec)]
