@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import certifi

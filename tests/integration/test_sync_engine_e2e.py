@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -391,8 +391,7 @@ def test_incremental_with_deletes_and_window_fallback(sandbox: Sandbox) -> None:
 
     mutated = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {**mutate, "same_timestamp": True})
     at = time.time()
-    _next_second(at)  # getDeleted answers in whole seconds: let the deletes' second be over
-    incremental = run_sync(sandbox, store, "inc-2", mode="incremental")
+    incremental = run_sync(sandbox, store, "inc-2", mode="incremental", clock=_past_this_minute(sandbox))
     assert incremental["extracted"]["effective_mode"] == "incremental"
     assert incremental["total"] < 40, "only changed records are read"
     assert (incremental["updated"], incremental["trashed"]) == (10, 5)
@@ -435,11 +434,11 @@ def test_incremental_undelete_restores_the_page(sandbox: Sandbox) -> None:
     run_sync(sandbox, store, "full")
     run_sync(sandbox, store, "inc-0", mode="incremental")
     deleted = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {"object": "Account", "delete": 4})["deleted"]
-    _next_second(time.time())
-    assert run_sync(sandbox, store, "inc-1", mode="incremental")["trashed"] == 4
+    clock = _past_this_minute(sandbox)
+    assert run_sync(sandbox, store, "inc-1", mode="incremental", clock=clock)["trashed"] == 4
     back = sandbox.control(sandbox.sf_url, "POST", "/_sandbox/mutate", {"object": "Account", "undelete": 4})
     assert sorted(back["undeleted"]) == sorted(deleted)
-    restored = run_sync(sandbox, store, "inc-2", mode="incremental")
+    restored = run_sync(sandbox, store, "inc-2", mode="incremental", clock=clock)
     assert (restored["updated"], restored["created"], restored["trashed"]) == (4, 0, 0)
     live = {_text(p["properties"]["Salesforce Id"]) for p in sandbox.pages()}
     assert set(deleted) <= live
@@ -463,13 +462,12 @@ def test_failed_reconcile_keeps_deletes_uncovered(sandbox: Sandbox) -> None:
     assert again["extracted"].get("reconcile") is True and store.get_watermark("Account", "deleted") is not None
 
 
-def _next_second(after: float) -> None:
-    """Wait (bounded, < 1 s) until the wall clock is in a later second than ``after``."""
-    for _ in range(200):
-        if int(time.time()) > int(after):
-            return
-        time.sleep(0.01)
-    raise AssertionError("the clock did not move to the next second")
+def _past_this_minute(box: Sandbox) -> Callable[[], datetime]:
+    """getDeleted covers whole minutes only (Salesforce ignores the seconds of start and end): move the
+    Salesforce emulator's clock a minute on, and return the sync's clock that goes with it."""
+    box.control(box.sf_url, "PATCH", "/_sandbox/config", {"advance_s": 60})
+    ahead = datetime.fromisoformat(box.control(box.sf_url, "GET", "/_sandbox/config")["now"]) - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + ahead
 
 
 def test_rebuild_record_map_from_notion(sandbox: Sandbox, tmp_path: Path) -> None:

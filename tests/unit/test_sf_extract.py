@@ -1,4 +1,4 @@
-"""Extraction without a server: CSV typing, REST normalisation, dedupe, mode choice, getDeleted window."""
+"""Extraction without a server: CSV typing, REST normalisation, mode choice, Bulk without ORDER BY, getDeleted window."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from sf_notion_sync.salesforce.extract import (
     DeletedWindowMissed,
     ExtractError,
-    ExtractStats,
-    _latest_by_id,
     _parse_csv_page,
     deleted_since,
     extract,
@@ -56,19 +54,6 @@ def test_csv_page_errors_are_clear():
     assert list(_parse_csv_page(SCHEMA, "")) == []
 
 
-def test_dedupe_keeps_latest_and_counts_repeats():
-    stats = ExtractStats("Account", "rest", 0, "")
-    rows = [
-        {"Id": "a", "SystemModstamp": "1"},
-        {"Id": "b", "SystemModstamp": "1"},
-        {"Id": "a", "SystemModstamp": "1"},
-        {"Id": "a", "SystemModstamp": "2"},
-        {"Id": "b", "SystemModstamp": "0"},
-    ]
-    assert list(_latest_by_id(iter(rows), 10, stats)) == [rows[0], rows[1], rows[3]]
-    assert stats.duplicates == 2
-
-
 class FakeSObject:
     def __init__(self, sf, name):
         self.sf, self.name = sf, name
@@ -83,19 +68,39 @@ class FakeSObject:
         return self.sf.deleted_answer
 
 
-class FakeBulkType:
+class FakeResponse:
+    def __init__(self, body, headers=None):
+        self.status_code, self.body, self.headers = 200, body, headers or {}
+        self.content = body.encode() if isinstance(body, str) else b""
+
+    def json(self, **_):
+        return self.body
+
+
+class FakeBulkHttp:
+    """Bulk 2.0 query jobs over `session.request`: one job, two CSV pages chained by a locator."""
+
+    PAGES = {"": ("Id,SystemModstamp,Name\n001A,2024-01-01T00:00:00.000Z,x\n", "L2"),
+             "L2": ("Id,SystemModstamp,Name\n001B,2024-01-01T00:00:00.000Z,y\n", "null")}
+
     def __init__(self, sf):
         self.sf = sf
 
-    def query(self, soql_text, max_records, wait):
-        self.sf.bulk_calls.append(("query", soql_text, max_records))
-        yield "Id,SystemModstamp,Name\n001A,2024-01-01T00:00:00.000Z,x\n"
-        yield "Id,SystemModstamp,Name\n001B,2024-01-01T00:00:00.000Z,y\n"
+    def request(self, method, url, headers=None, params=None, data=None):
+        self.sf.bulk_calls.append((method, url.rsplit("/query", 1)[1], data or params))
+        if method == "POST":
+            return FakeResponse({"id": "750J", "state": "UploadComplete"})
+        if url.endswith("/results"):
+            page, locator = self.PAGES[params.get("locator", "")]
+            return FakeResponse(page, {"Sforce-Locator": locator, "Sforce-NumberOfRecords": "1"})
+        return FakeResponse({"id": "750J", "state": "JobComplete"})
 
 
 class FakeSalesforce:
     sf_instance = "extract-unit.example"
     sf_version = "62.0"
+    session_id = "unit-session"
+    bulk2_url = "https://extract-unit.example/services/data/v62.0/jobs/"
 
     def __init__(self, total):
         self.total = total
@@ -104,16 +109,15 @@ class FakeSalesforce:
         self.deleted_calls = []
         self.deleted_error = False
         self.deleted_answer = {"deletedRecords": [], "earliestDateAvailable": None, "latestDateCovered": None}
-        self.bulk2 = type("Bulk2", (), {"Account": FakeBulkType(self)})()
+        self.session = FakeBulkHttp(self)
 
-    def query(self, soql_text, include_deleted=False):
+    def query(self, soql_text, include_deleted=False, headers=None):
         self.queries.append((soql_text, include_deleted))
-        return {"totalSize": self.total, "done": True, "records": []}
-
-    def query_all_iter(self, soql_text, include_deleted=False, headers=None):
-        self.queries.append((soql_text, include_deleted))
-        yield {"attributes": {"type": "Account"}, "Id": "001A", "SystemModstamp": "2024-01-01T00:00:00.000+0000",
-               "Name": "x", "NumberOfEmployees": 3.0, "AnnualRevenue": 10, "IsDeleted": False}
+        if soql_text.startswith("SELECT COUNT()"):
+            return {"totalSize": self.total, "done": True, "records": []}
+        return {"totalSize": 1, "done": True, "records": [
+            {"attributes": {"type": "Account"}, "Id": "001A", "SystemModstamp": "2024-01-01T00:00:00.000+0000",
+             "Name": "x", "NumberOfEmployees": 3.0, "AnnualRevenue": 10, "IsDeleted": False}]}
 
     def __getattr__(self, name):
         return FakeSObject(self, name)
@@ -134,12 +138,30 @@ def test_small_count_uses_rest_and_normalises_json_numbers():
     assert run.stats.yielded == 1
 
 
-def test_count_at_threshold_uses_bulk_pages():
+def test_count_at_threshold_uses_bulk_pages_without_order_by():
     sf = FakeSalesforce(total=10)
-    run = extract(sf, "Account", ["Name"], threshold=10, page_size=1)
+    run = extract(sf, "Account", ["Name"], threshold=10, page_size=1, bulk_poll_seconds=0)
     assert run.stats.mode == "bulk"
     assert [r["Id"] for r in run] == ["001A", "001B"]
-    assert run.stats.pages == 2 and sf.bulk_calls[0][2] == 1
+    assert run.stats.pages == 2
+    create, poll, first, second = sf.bulk_calls
+    assert create[0] == "POST" and '"operation": "query"' in create[2]
+    assert '"query": "SELECT Id, SystemModstamp, Name FROM Account"' in create[2]  # no ORDER BY, no LIMIT
+    assert run.stats.soql == "SELECT Id, SystemModstamp, Name FROM Account"
+    assert poll[:2] == ("GET", "/750J") and first[2] == {"maxRecords": 1}
+    assert second[2] == {"maxRecords": 1, "locator": "L2"}  # resumed at the page's locator
+
+
+def test_limit_or_order_reads_rest_in_cursor_order_and_forced_bulk_stops_at_the_limit():
+    sf = FakeSalesforce(total=50)
+    limited = extract(sf, "Account", ["Name"], threshold=10, limit=5)
+    assert limited.stats.mode == "rest" and limited.stats.soql.endswith("ORDER BY SystemModstamp, Id LIMIT 5")
+    ordered = extract(sf, "Account", ["Name"], threshold=10, ordered=True)
+    assert ordered.stats.mode == "rest" and ordered.stats.soql.endswith("ORDER BY SystemModstamp, Id")
+    forced = extract(sf, "Account", ["Name"], limit=1, mode="bulk", bulk_poll_seconds=0)
+    assert [r["Id"] for r in forced] == ["001A"] and "LIMIT" not in forced.stats.soql
+    with pytest.raises(ValueError, match="ordered"):
+        extract(sf, "Account", ["Name"], mode="bulk", ordered=True)
 
 
 def test_mode_is_validated():

@@ -1,4 +1,5 @@
-"""Airflow hooks: the Notion connection (token, base URL, version, budget) and the sync state database.
+"""Airflow hooks: the Notion connection (token, base URL, version, budget), the sync state database and
+the Salesforce client (a session that logs in again on expiry).
 
 The hooks own connections and build the I/O objects; operators stay thin and the engine never sees
 an Airflow object. The token goes from the connection straight into the client: it is never
@@ -248,13 +249,46 @@ class NotionHook(BaseHook):
         return True, f"Connected as {me.get('name') or me.get('id')} ({me.get('type', 'user')})"
 
 
+_SALESFORCE_LOGINS = (
+    # what simple-salesforce can log in with (besides a session id): connection fields and extras
+    ("login", "password", "security_token"),
+    ("login", "password", "organization_id"),
+    ("login", "password", "consumer_key", "consumer_secret"),
+    ("login", "consumer_key", "private_key"),
+    ("login", "consumer_key", "private_key_file_path"),
+    ("consumer_key", "consumer_secret", "domain"),
+)
+
+
+def salesforce_can_log_in(conn: Any) -> bool:
+    """Whether a `salesforce` connection holds credentials to log in again (not only a session id)."""
+    extras = conn.extra_dejson or {}
+
+    def present(name: str) -> bool:
+        if name in ("login", "password"):
+            return bool(getattr(conn, name, None))
+        return bool(extras.get(name) or extras.get(f"extra__salesforce__{name}"))
+
+    return any(all(present(name) for name in login) for login in _SALESFORCE_LOGINS)
+
+
 def salesforce_client(conn_id: str = "salesforce_default"):
-    """simple_salesforce.Salesforce from the provider's hook, honouring extra `session_id`.
+    """A SalesforceSession over simple_salesforce.Salesforce from the provider's hook, honouring extra `session_id`.
 
     The provider (5.15) reads `instance_url` from extras but takes `session_id` only as a
     constructor argument; session auth is how the sandbox, and orgs that hand out sessions, connect.
+    When the session expires, a connection with credentials logs in again through a fresh hook (the
+    provider caches its client); one with only a session id stops with a message naming the fix.
     """
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
-    extras = BaseHook.get_connection(conn_id).extra_dejson or {}
-    return SalesforceHook(salesforce_conn_id=conn_id, session_id=extras.get("session_id") or None).get_conn()
+    from sf_notion_sync.salesforce.session import SalesforceSession
+
+    conn = BaseHook.get_connection(conn_id)
+    extras = conn.extra_dejson or {}
+
+    def log_in() -> Any:
+        return SalesforceHook(salesforce_conn_id=conn_id).get_conn()
+
+    first = SalesforceHook(salesforce_conn_id=conn_id, session_id=extras.get("session_id") or None).get_conn()
+    return SalesforceSession(first, log_in if salesforce_can_log_in(conn) else None, conn_id=conn_id)

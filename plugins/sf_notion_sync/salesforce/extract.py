@@ -4,13 +4,17 @@ Nothing here holds a whole result (invariant 5): REST pages (<= 2,000 records) a
 (`page_size` records) are parsed and yielded one record at a time, so memory depends on the page
 size, never on the number of records. Both paths yield the same plain dicts, typed from the describe,
 so that a content hash does not change when a run switches between REST and Bulk.
+
+Records come in no promised order (Bulk serves PK chunks), and an Id can repeat (a record updated
+while pages are read): the staging upsert keeps the copy with the latest SystemModstamp, so nothing
+here dedupes. Every call goes through a SalesforceSession, which logs in again when the session expires.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,12 +22,14 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from .soql import CURSOR_FIELD, ObjectSchema, build_count, build_query, describe_object
+from .errors import ExtractError
+from .pages import bulk_pages, rest_pages
+from .session import SalesforceSession, as_session
+from .soql import ObjectSchema, build_count, build_query, describe_object
 
 DEFAULT_BULK_THRESHOLD = 10_000
 DEFAULT_BULK_PAGE_SIZE = 10_000
 DEFAULT_BULK_POLL_SECONDS = 0.5
-DEFAULT_DEDUPE_WINDOW = 20_000
 # getDeleted only answers for the last 15 days (the recycle bin's retention).
 DELETED_WINDOW = timedelta(days=15)
 # getDeleted/getUpdated refuse spans longer than 30 days.
@@ -31,10 +37,6 @@ _MAX_REPLICATION_SPAN = timedelta(days=30)
 
 _INT_TYPES = frozenset({"int", "long"})
 _FLOAT_TYPES = frozenset({"double", "currency", "percent"})
-
-
-class ExtractError(RuntimeError):
-    """Salesforce returned something extraction cannot turn into records."""
 
 
 class DeletedWindowMissed(RuntimeError):
@@ -61,7 +63,6 @@ class ExtractStats:
     soql: str
     yielded: int = 0
     pages: int = 0
-    duplicates: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,7 +72,6 @@ class ExtractStats:
             "total": self.total,
             "yielded": self.yielded,
             "pages": self.pages,
-            "duplicates": self.duplicates,
             "seconds": round(self.seconds, 3),
         }
 
@@ -134,11 +134,12 @@ def count(
     include_deleted: bool = False,
     overlap: timedelta = timedelta(0),
     config_path: str | None = None,
+    until: datetime | None = None,
 ) -> int:
     """COUNT() of the records an extraction with the same filter would return."""
     schema = describe_object(sf, object_name)
-    soql = build_count(schema, where, since, overlap, config_path)
-    return int(sf.query(soql, include_deleted=include_deleted)["totalSize"])
+    soql = build_count(schema, where, since, overlap, config_path, until)
+    return int(as_session(sf).call(lambda client: client.query(soql, include_deleted=include_deleted))["totalSize"])
 
 
 def extract(
@@ -156,34 +157,45 @@ def extract(
     page_size: int = DEFAULT_BULK_PAGE_SIZE,
     rest_batch_size: int | None = None,
     bulk_poll_seconds: float = DEFAULT_BULK_POLL_SECONDS,
-    dedupe_window: int = DEFAULT_DEDUPE_WINDOW,
     config_path: str | None = None,
+    until: datetime | None = None,
+    ordered: bool = False,
 ) -> Extraction:
-    """Stream `fields` (plus Id, SystemModstamp, and IsDeleted with `include_deleted`) ordered by the cursor.
+    """Stream `fields` (plus Id, SystemModstamp, and IsDeleted with `include_deleted`), in no promised order.
 
-    `since` reads `SystemModstamp >= since - overlap` (ties at the watermark are re-read, never lost)
-    and drops repeated Ids, keeping the latest SystemModstamp. `mode` forces 'rest' or 'bulk';
-    by default Bulk API 2.0 is used when COUNT() reaches `threshold`. `page_size` bounds a Bulk CSV
-    page; `rest_batch_size` (200..2,000) asks REST for smaller pages through Sforce-Query-Options.
+    `since` reads `SystemModstamp >= since - overlap` (ties at the watermark are re-read, never lost);
+    `until` stops before that stamp (a bounded re-sync's window end, exclusive). Repeated Ids are kept:
+    the staging upsert keeps the latest SystemModstamp. `mode` forces 'rest' or 'bulk'; by default
+    Bulk API 2.0 is used when COUNT() reaches `threshold`, unless the caller needs cursor order:
+    `ordered` (it may stop early, e.g. a run limited to its budget share) or a `limit`. Bulk cannot
+    serve those (ORDER BY and LIMIT disable its PK chunking and time out at volume), so they read
+    REST, ORDER BY SystemModstamp, Id, and only the pages consumed; a forced Bulk run stops after
+    `limit` records instead of sending LIMIT. `page_size` bounds a Bulk CSV page; `rest_batch_size`
+    (200..2,000) asks REST for smaller pages through Sforce-Query-Options.
     """
     if mode not in (None, "rest", "bulk"):
         raise ValueError(f"mode must be 'rest', 'bulk' or None, got {mode!r}")
-    schema = describe_object(sf, object_name)
+    if mode == "bulk" and ordered:
+        raise ValueError("an ordered extraction reads REST: Bulk API 2.0 serves no order")
+    session = as_session(sf)
+    schema = describe_object(session, object_name)
     fields = list(fields)
     if include_deleted:
         fields.append("IsDeleted")
-    soql = build_query(schema, fields, where, since, overlap, limit, config_path)
-    total = count(sf, object_name, where, since, include_deleted, overlap, config_path)
+    total = count(session, object_name, where, since, include_deleted, overlap, config_path, until)
     if limit is not None:
         total = min(total, limit)
-    chosen = mode or ("bulk" if total >= threshold else "rest")
+    chosen = mode or ("bulk" if total >= threshold and not (ordered or limit is not None) else "rest")
+    rest = chosen == "rest"
+    soql = build_query(schema, fields, where, since, overlap, limit if rest else None, config_path, until,
+                       ordered=rest)
     stats = ExtractStats(object_name=schema.name, mode=chosen, total=total, soql=soql)
-    if chosen == "bulk":
-        records = _bulk_records(sf, schema, soql, include_deleted, page_size, bulk_poll_seconds, stats)
+    if rest:
+        records = _rest_records(session, schema, soql, include_deleted, rest_batch_size, stats)
     else:
-        records = _rest_records(sf, schema, soql, include_deleted, rest_batch_size, stats)
-    if since is not None:
-        records = _latest_by_id(records, dedupe_window, stats)
+        records = _bulk_records(session, schema, soql, include_deleted, page_size, bulk_poll_seconds, stats)
+        if limit is not None:
+            records = itertools.islice(records, limit)
     return Extraction(stats, _counted(records, stats))
 
 
@@ -198,23 +210,22 @@ def _counted(records: Iterator[dict[str, Any]], stats: ExtractStats) -> Iterator
 
 
 def _rest_records(
-    sf: Any, schema: ObjectSchema, soql: str, include_deleted: bool, batch_size: int | None, stats: ExtractStats
+    session: SalesforceSession, schema: ObjectSchema, soql: str, include_deleted: bool, batch_size: int | None,
+    stats: ExtractStats,
 ) -> Iterator[dict[str, Any]]:
     types = schema.field_types
-    headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
-    per_page = batch_size or 2000
-    for index, raw in enumerate(sf.query_all_iter(soql, include_deleted=include_deleted, headers=headers)):
-        if index % per_page == 0:
-            stats.pages += 1
-        yield {
-            name: convert_rest_value(types.get(name, "string"), value)
-            for name, value in raw.items()
-            if name != "attributes"
-        }
+    for page in rest_pages(session, soql, include_deleted, batch_size):
+        stats.pages += 1
+        for raw in page:
+            yield {
+                name: convert_rest_value(types.get(name, "string"), value)
+                for name, value in raw.items()
+                if name != "attributes"
+            }
 
 
 def _bulk_records(
-    sf: Any,
+    session: SalesforceSession,
     schema: ObjectSchema,
     soql: str,
     include_deleted: bool,
@@ -222,9 +233,7 @@ def _bulk_records(
     poll_seconds: float,
     stats: ExtractStats,
 ) -> Iterator[dict[str, Any]]:
-    job = getattr(sf.bulk2, schema.name)
-    run = job.query_all if include_deleted else job.query
-    for page in run(soql, max_records=page_size, wait=poll_seconds):
+    for page in bulk_pages(session, schema.name, soql, include_deleted, page_size, poll_seconds):
         stats.pages += 1
         yield from _parse_csv_page(schema, page)
 
@@ -258,28 +267,6 @@ def _lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-def _latest_by_id(
-    records: Iterator[dict[str, Any]], window: int, stats: ExtractStats
-) -> Iterator[dict[str, Any]]:
-    """Drop a record whose Id was already yielded with the same or a later SystemModstamp.
-
-    Input is ordered by SystemModstamp, so a repeat (an overlap re-read, a re-delivered page) comes
-    close behind the first copy; remembering the last `window` Ids keeps memory bounded.
-    """
-    seen: OrderedDict[str, str] = OrderedDict()
-    for record in records:
-        record_id, stamp = record["Id"], record.get(CURSOR_FIELD) or ""
-        previous = seen.get(record_id)
-        if previous is not None and previous >= stamp:
-            stats.duplicates += 1
-            continue
-        seen[record_id] = stamp
-        seen.move_to_end(record_id)
-        if len(seen) > window:
-            seen.popitem(last=False)
-        yield record
-
-
 @dataclass(frozen=True)
 class ReplicationResult:
     """What getDeleted / getUpdated answered: `records` are (Id, deletedDate) or (Id, None) pairs."""
@@ -292,13 +279,21 @@ class ReplicationResult:
 def deleted_since(
     sf: Any, object_name: str, start: datetime, end: datetime | None = None, *, now: datetime | None = None
 ) -> ReplicationResult:
-    """Ids deleted in [start, end] through getDeleted; DeletedWindowMissed when start is past the window."""
+    """Ids deleted from `start` on, through getDeleted; the next call starts at `latest_date_covered`.
+
+    Salesforce reads start and end to the minute and may cover less than asked (open transactions),
+    so a span within one minute asks nothing and covers nothing. DeletedWindowMissed when `start` is
+    before what Salesforce still keeps: 15 days back, or less once its delete log is purged.
+    """
     now = now or datetime.now(UTC)
-    start, end = _replication_span(start, end or now)
+    span = _replication_span(start, end or now)
+    if span is None:
+        return ReplicationResult(records=[], latest_date_covered=start.isoformat())
+    start, end = span
     if start < now - DELETED_WINDOW:
         raise DeletedWindowMissed(object_name, start, now - DELETED_WINDOW)
     try:
-        answer = getattr(sf, object_name).deleted(start, end)
+        answer = as_session(sf).call(lambda client: getattr(client, object_name).deleted(start, end))
     except SalesforceMalformedRequest as exc:
         if "INVALID_REPLICATION_DATE" in str(exc.content):
             raise DeletedWindowMissed(object_name, start, None) from None
@@ -316,23 +311,29 @@ def deleted_since(
 def updated_ids_since(
     sf: Any, object_name: str, start: datetime, end: datetime | None = None
 ) -> ReplicationResult:
-    """Ids created or updated in [start, end] through getUpdated (a cheap change probe: one call)."""
-    start, end = _replication_span(start, end or datetime.now(UTC))
-    answer = getattr(sf, object_name).updated(start, end)
+    """Ids created or updated from `start` on, through getUpdated (a cheap change probe: one call);
+    read to the minute like `deleted_since`, the next call starts at `latest_date_covered`."""
+    span = _replication_span(start, end or datetime.now(UTC))
+    if span is None:
+        return ReplicationResult(records=[], latest_date_covered=start.isoformat())
+    start, end = span
+    answer = as_session(sf).call(lambda client: getattr(client, object_name).updated(start, end))
     return ReplicationResult(
         records=[(record_id, None) for record_id in answer.get("ids") or []],
         latest_date_covered=answer.get("latestDateCovered"),
     )
 
 
-def _replication_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+def _replication_span(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """(start, end) in UTC cut to the minute, as getDeleted/getUpdated read them; None when that leaves no span."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("getDeleted/getUpdated need timezone-aware datetimes")
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
     if end - start > _MAX_REPLICATION_SPAN:
         raise ValueError(f"getDeleted/getUpdated cover at most {_MAX_REPLICATION_SPAN.days} days per call")
-    return start.astimezone(UTC), end.astimezone(UTC)
+    start, end = (t.astimezone(UTC).replace(second=0, microsecond=0) for t in (start, end))
+    return None if end <= start else (start, end)
 
 
 def _parse_sf_datetime(value: str) -> datetime:

@@ -19,6 +19,8 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
+from .session import SalesforceSession, as_session
+
 CURSOR_FIELD = "SystemModstamp"
 # Compound fields come back as nested objects over REST and are refused by Bulk API 2.0 queries.
 COMPOUND_TYPES = frozenset({"address", "location"})
@@ -102,16 +104,20 @@ _describe_lock = threading.Lock()
 
 
 def describe_object(sf: Any, object_name: str) -> ObjectSchema:
-    """Describe `object_name` once per process and org (describes cost API calls and rarely change)."""
-    key = (str(getattr(sf, "sf_instance", "")), str(getattr(sf, "sf_version", "")), object_name.lower())
+    """Describe `object_name` once per process and org (describes cost API calls and rarely change).
+
+    `sf` is a simple_salesforce client or a SalesforceSession (which logs in again on expiry)."""
+    session = as_session(sf)
+    client = session.client
+    key = (str(getattr(client, "sf_instance", "")), str(getattr(client, "sf_version", "")), object_name.lower())
     with _describe_lock:
         cached = _describe_cache.get(key)
     if cached is not None:
         return cached
     try:
-        schema = ObjectSchema.from_describe(getattr(sf, object_name).describe())
+        schema = ObjectSchema.from_describe(session.call(lambda c: getattr(c, object_name).describe()))
     except SalesforceResourceNotFound:
-        raise UnknownObjectError(_unknown_object_message(sf, object_name)) from None
+        raise UnknownObjectError(_unknown_object_message(session, object_name)) from None
     with _describe_lock:
         _describe_cache[key] = schema
     return schema
@@ -123,10 +129,10 @@ def clear_describe_cache() -> None:
         _describe_cache.clear()
 
 
-def _unknown_object_message(sf: Any, object_name: str) -> str:
+def _unknown_object_message(session: SalesforceSession, object_name: str) -> str:
     message = f"Salesforce has no object {object_name!r}"
     try:
-        names = [o["name"] for o in sf.describe()["sobjects"]]
+        names = [o["name"] for o in session.call(lambda c: c.describe())["sobjects"]]
     except Exception:  # the suggestion is a courtesy; the error stands without it
         return message
     close = difflib.get_close_matches(object_name, names, n=3, cutoff=0.6)
@@ -195,13 +201,18 @@ def build_where(
     since: datetime | None = None,
     overlap: timedelta = timedelta(0),
     config_path: str | None = None,
+    until: datetime | None = None,
 ) -> str:
-    """`(user filter) AND SystemModstamp >= since - overlap`, either part optional; '' when neither."""
+    """`(user filter) AND SystemModstamp >= since - overlap AND SystemModstamp < until`, each part
+    optional; '' when none. `until` is exclusive and rounded up to the second: stamps are whole seconds."""
     parts = []
     if where and where.strip():
         parts.append(f"({check_filter(where, config_path)})")
     if since is not None:
         parts.append(f"{CURSOR_FIELD} >= {datetime_literal(since - overlap)}")
+    if until is not None:
+        ceiling = until.replace(microsecond=0) + timedelta(seconds=1) if until.microsecond else until
+        parts.append(f"{CURSOR_FIELD} < {datetime_literal(ceiling)}")
     return " AND ".join(parts)
 
 
@@ -213,15 +224,21 @@ def build_query(
     overlap: timedelta = timedelta(0),
     limit: int | None = None,
     config_path: str | None = None,
+    until: datetime | None = None,
+    *,
+    ordered: bool = True,
 ) -> str:
-    """SELECT of checked fields, filtered and ordered by the cursor (SystemModstamp, Id) for stable paging."""
+    """SELECT of checked fields, filtered and, when `ordered`, ordered by the cursor (SystemModstamp, Id).
+
+    Bulk API 2.0 queries pass `ordered=False` and no `limit`: ORDER BY and LIMIT disable its PK chunking."""
     fields_path = f"{config_path}.fields" if config_path else None
     where_path = f"{config_path}.where" if config_path else None
     soql = f"SELECT {', '.join(schema.select_fields(fields, fields_path))} FROM {schema.name}"
-    condition = build_where(where, since, overlap, where_path)
+    condition = build_where(where, since, overlap, where_path, until)
     if condition:
         soql += f" WHERE {condition}"
-    soql += f" ORDER BY {CURSOR_FIELD}, Id"
+    if ordered:
+        soql += f" ORDER BY {CURSOR_FIELD}, Id"
     if limit is not None:
         if limit < 1:
             raise SoqlError(f"LIMIT must be positive, got {limit}")
@@ -235,7 +252,8 @@ def build_count(
     since: datetime | None = None,
     overlap: timedelta = timedelta(0),
     config_path: str | None = None,
+    until: datetime | None = None,
 ) -> str:
     """`SELECT COUNT()` over the same filter as `build_query`, to choose between REST and Bulk."""
-    condition = build_where(where, since, overlap, f"{config_path}.where" if config_path else None)
+    condition = build_where(where, since, overlap, f"{config_path}.where" if config_path else None, until)
     return f"SELECT COUNT() FROM {schema.name}" + (f" WHERE {condition}" if condition else "")
