@@ -5,6 +5,10 @@ Every problem names the file, the line, the YAML path and what is wrong, e.g.
 Unknown keys and wrong types are errors, never ignored: a typo must not silently drop a field.
 String values may use ``${VAR}`` or ``${VAR:-default}``; the sandbox runner prints the variables
 (such as ``NOTION_DB_ACCOUNT``) that its Notion databases need.
+
+An object is read from Salesforce unless it says ``source: external``: then its records come from
+another system through ``NotionUpsertOperator`` (airflow/upsert_operator.py), keyed by ``id_field``,
+and no Salesforce DAG is built for it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import yaml
 
 from sf_notion_sync.notion.constants import PROPERTY_TYPES
+from sf_notion_sync.transforms import Transform, TransformError, resolve_transform
 
 CONFIG_ENV = "SF_NOTION_SYNC_CONFIG"
 NOTION_POOL = "notion_api"
@@ -30,6 +35,8 @@ NOTION_POOL = "notion_api"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DELETE_POLICIES = ("trash", "ignore")
+SOURCE_SALESFORCE, SOURCE_EXTERNAL = "salesforce", "external"
+SOURCES = (SOURCE_SALESFORCE, SOURCE_EXTERNAL)
 SCHEDULE_PRESETS = frozenset(
     {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
 )
@@ -134,12 +141,15 @@ class Defaults:
 
 @dataclass(frozen=True)
 class PropertyMapping:
-    """One Notion property filled from one Salesforce field."""
+    """One Notion property filled from one record field, or computed from the record by ``transform``
+    (which may read the ``inputs`` fields too: they are extracted with the mapped ones)."""
 
     name: str
     field: str
     type: str
     related_object: str | None = None
+    transform: Transform | None = None
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,11 +166,18 @@ class ObjectConfig:
     delete_policy: str
     extraction: Extraction
     alerts: AlertSettings
+    source: str = SOURCE_SALESFORCE
+    id_field: str = "Id"
+    """The record key holding the id the record map is keyed by (``Id`` in Salesforce)."""
+    modified_field: str | None = "SystemModstamp"
+    """The record key of its last-change time: a record that failed validation is re-sent once it moves."""
+    deleted_field: str | None = "IsDeleted"
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """Salesforce fields to extract: Id, SystemModstamp and every mapped field, once each."""
-        return tuple(dict.fromkeys([*ALWAYS_FIELDS, *(p.field for p in self.properties)]))
+        """Salesforce fields to extract: Id, SystemModstamp and every mapped or transform input field."""
+        mapped = [f for p in self.properties for f in (p.field, *p.inputs)]
+        return tuple(dict.fromkeys([*ALWAYS_FIELDS, *mapped]))
 
     @property
     def mapping_version(self) -> str:
@@ -182,14 +199,28 @@ class SyncConfig:
     def enabled_objects(self) -> list[ObjectConfig]:
         return [o for o in self.objects.values() if o.enabled]
 
+    def salesforce_objects(self) -> list[ObjectConfig]:
+        """The enabled objects read from Salesforce: each gets the full-sync, incremental, retry and
+        fast-lane DAGs; an external one is written only by NotionUpsertOperator."""
+        return [o for o in self.enabled_objects() if o.source == SOURCE_SALESFORCE]
+
 
 def mapping_version(obj: ObjectConfig) -> str:
-    """A stable hash of what decides page content: a change forces every record to be written again."""
-    content = {
+    """A stable hash of what decides page content: a change forces every record to be written again.
+
+    A transform adds its reference, ``__version__`` and inputs; an external object its id field. What
+    is absent adds nothing, so configs without these keep the version they had."""
+    content: dict[str, Any] = {
         "database_id": obj.database_id.replace("-", "").lower(),
         "salesforce_id_property": obj.salesforce_id_property,
-        "properties": sorted([p.name, p.field, p.type, p.related_object] for p in obj.properties),
+        "properties": sorted(
+            [p.name, p.field, p.type, p.related_object,
+             *([p.transform.ref, p.transform.version, list(p.inputs)] if p.transform else [])]
+            for p in obj.properties
+        ),
     }
+    if obj.source != SOURCE_SALESFORCE:
+        content["source"] = [obj.source, obj.id_field]
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -505,24 +536,28 @@ class _Validator:
     def object(
         self, name: str, raw: Any, at: tuple[str, ...], defaults: Defaults, names: set[str]
     ) -> ObjectConfig | None:
-        allowed = {
-            "enabled", "database_id", "salesforce_id_property", "title", "where", "properties",
-            "batch_size", "schedules", "delete_policy", "extraction", "alerts",
-        }  # fmt: skip
-        data = self.mapping(raw, at, allowed, {"database_id", "salesforce_id_property", "properties"})
+        source = raw.get("source", SOURCE_SALESFORCE) if isinstance(raw, dict) else SOURCE_SALESFORCE
+        if source not in SOURCES:
+            self.error((*at, "source"), f"expected one of {', '.join(SOURCES)}, got {source!r}")
+            source = SOURCE_SALESFORCE
+        external = source == SOURCE_EXTERNAL
+        common = {"enabled", "source", "database_id", "title", "properties", "batch_size", "alerts"}
+        if external:
+            allowed, id_key = common | {"id_property", "id_field", "modified_field"}, "id_property"
+        else:
+            allowed = common | {"salesforce_id_property", "where", "schedules", "delete_policy", "extraction"}
+            id_key = "salesforce_id_property"
+        data = self.mapping(raw, at, allowed, {"database_id", id_key, "properties"})
         database_id = self.value(data, at, "database_id", str, "") or ""
         if database_id and not _NOTION_ID.match(database_id.strip()):
             self.error(
                 (*at, "database_id"),
                 f"expected a Notion database id (32 hex digits, dashes optional), got {database_id!r}",
             )
-        id_property = self.value(data, at, "salesforce_id_property", str, "") or ""
-        properties = self.properties(data.get("properties"), (*at, "properties"), names)
+        id_property = self.value(data, at, id_key, str, "") or ""
+        properties = self.properties(data.get("properties"), (*at, "properties"), names, external)
         if id_property in {p.name for p in properties}:
-            self.error(
-                (*at, "salesforce_id_property"),
-                f"{id_property!r} is also a mapped property; the sync fills it with the record Id",
-            )
+            self.error((*at, id_key), f"{id_property!r} is also a mapped property; the sync fills it with the record id")
         titles = [p.name for p in properties if p.type == "title"]
         title = self.value(data, at, "title", str, None)
         if "properties" in data and len(titles) != 1:
@@ -537,6 +572,10 @@ class _Validator:
         where = self.value(data, at, "where", str, None)
         object_alerts = self.mapping(data.get("alerts"), (*at, "alerts"), {"emails"})
         extra_emails = self.emails(object_alerts, (*at, "alerts"))
+        keys = {"source": source}
+        if external:  # no deletes: a record the source stops sending keeps its page
+            keys.update(id_field=self.value(data, at, "id_field", str, "id"),
+                        modified_field=self.value(data, at, "modified_field", str, None), deleted_field=None)
         return ObjectConfig(
             name=name,
             enabled=self.value(data, at, "enabled", bool, True),
@@ -554,21 +593,33 @@ class _Validator:
                 webhook_conn_id=defaults.alerts.webhook_conn_id,
                 thresholds=defaults.alerts.thresholds,
             ),
+            **keys,
         )
 
-    def properties(self, raw: Any, at: tuple[str, ...], names: set[str]) -> tuple[PropertyMapping, ...]:
+    def properties(
+        self, raw: Any, at: tuple[str, ...], names: set[str], external: bool = False
+    ) -> tuple[PropertyMapping, ...]:
+        """Salesforce field names are checked as such; an external record's keys may be any string."""
         if raw is not None and not isinstance(raw, dict):
             self.error(at, f"expected a mapping of Notion property name to {{field, type}}, got {_kind(raw)}")
             return ()
+        field_name = re.compile(r"^\S(.*\S)?$") if external else _SF_FIELD
         result = []
         for prop_name, spec in (raw or {}).items():
             pat = (*at, str(prop_name))
-            data = self.mapping(spec, pat, {"field", "type", "related_object"}, {"field", "type"})
+            data = self.mapping(spec, pat, {"field", "type", "related_object", "transform", "inputs"},
+                                {"field", "type"})
             sf_field = self.value(data, pat, "field", str, None)
             prop_type = self.value(data, pat, "type", str, None)
             related = self.value(data, pat, "related_object", str, None)
-            if sf_field is not None and not _SF_FIELD.match(sf_field):
-                self.error((*pat, "field"), f"not a Salesforce field name: {sf_field!r}")
+            inputs = self.value(data, pat, "inputs", list, [])
+            if sf_field is not None and not field_name.match(sf_field):
+                self.error((*pat, "field"), f"not a {'field' if external else 'Salesforce field'} name: {sf_field!r}")
+            for i, name in enumerate(inputs or []):
+                if not isinstance(name, str) or not field_name.match(name):
+                    self.error((*pat, "inputs", str(i)), f"not a field name: {name!r}")
+            if inputs and "transform" not in data:
+                self.error((*pat, "inputs"), "only a property with a transform takes inputs (the fields it reads)")
             if prop_type is not None and prop_type not in PROPERTY_TYPES:
                 self.error(
                     (*pat, "type"),
@@ -583,9 +634,22 @@ class _Validator:
                 self.error((*pat, "related_object"), f"{related!r} is not an object in this config")
             elif prop_type != "relation" and related is not None:
                 self.error((*pat, "related_object"), "only a relation property takes related_object")
+            transform = self.transform(data, pat)
             if sf_field and prop_type:
-                result.append(PropertyMapping(str(prop_name), sf_field, prop_type, related))
+                result.append(PropertyMapping(str(prop_name), sf_field, prop_type, related, transform,
+                                              tuple(i for i in inputs or [] if isinstance(i, str))))
         return tuple(result)
+
+    def transform(self, data: dict, at: tuple[str, ...]) -> Transform | None:
+        """Imported now, so that a missing module or function fails the load, not a run."""
+        ref = self.value(data, at, "transform", str, None)
+        if ref is None:
+            return None
+        try:
+            return resolve_transform(ref.strip())
+        except TransformError as exc:
+            self.error((*at, "transform"), str(exc))
+            return None
 
 
 def _kind(value: Any) -> str:

@@ -51,7 +51,8 @@ def problems_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) ->
 
 def test_shipped_config_loads_with_sandbox_database_ids():
     config = load_config(ROOT / "include" / "config" / "sync.yaml", env=DB_ENV)
-    assert [o.name for o in config.enabled_objects()] == ["Account", "Contact", "Opportunity"]
+    assert [o.name for o in config.salesforce_objects()] == ["Account", "Contact", "Opportunity"]
+    assert [o.name for o in config.enabled_objects()] == ["Account", "Contact", "Opportunity", "SupportTicket"]
     account, contact = config.objects["Account"], config.objects["Contact"]
     assert account.database_id == DB_ENV["NOTION_DB_ACCOUNT"]
     assert account.fields[:3] == ("Id", "SystemModstamp", "Name") and "Website" in account.fields
