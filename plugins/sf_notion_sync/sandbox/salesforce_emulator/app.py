@@ -1,4 +1,5 @@
-"""HTTP routes of the Salesforce emulator (Starlette): REST, Bulk 2.0, OAuth and the /_sandbox/ control API.
+"""HTTP routes of the Salesforce emulator (Starlette): REST, Bulk 2.0, OAuth, and the /_sandbox/ control API
+(control.py).
 
 Every /services/data call is authenticated (sessions expire: see sessions.py), counted against the
 rolling 24 h limit and answered with Sforce-Limit-Info; every failure is a Salesforce-shaped error,
@@ -27,12 +28,13 @@ from ..datagen import Generator, make_id
 from ..datagen.schema import object_def
 from .bulk import DELIMITERS, LINE_ENDINGS, BulkJobs
 from .clock import Clock
+from .control import SandboxControl
 from .cursors import Cursor, CursorCache
 from .describe import describe, describe_global
 from .errors import SalesforceError, not_found
 from .formats import csv_chunks, json_record
 from .limits import ApiUsage
-from .replication import Replication, parse_time
+from .replication import Replication
 from .sessions import Sessions
 from .soql import parse
 from .store import RecordStore
@@ -101,6 +103,7 @@ class SalesforceApp:
         self.replication = Replication(gen, store, self.clock)
         self.bulk = BulkJobs(store, min_job_seconds)
         self.short_batches = False
+        self.control = SandboxControl(self)
         self.cursors = CursorCache()
         self._locators = itertools.count(1)
         self._lock = threading.Lock()
@@ -174,12 +177,7 @@ class SalesforceApp:
             (f"{data}/jobs/query", self.bulk_create_or_list, ["GET", "POST"], True),
             (f"{data}/jobs/query/{{job_id}}", self.bulk_job, ["GET", "PATCH", "DELETE"], True),
             (f"{data}/jobs/query/{{job_id}}/results", self.bulk_results, ["GET"], True),
-            ("/_sandbox/mutate", self.sandbox_mutate, ["POST"], False),
-            ("/_sandbox/config", self.sandbox_config, ["GET", "PATCH"], False),
-            ("/_sandbox/reset", self.sandbox_reset, ["POST"], False),
-            ("/_sandbox/expire_sessions", self.sandbox_expire_sessions, ["POST"], False),
-            ("/_sandbox/purge_deletes", self.sandbox_purge_deletes, ["POST"], False),
-            ("/_sandbox/stats", self.sandbox_stats, ["GET"], False),
+            *((f"/_sandbox/{name}", handler, methods, False) for name, handler, methods in self.control.routes()),
         ]
         routes = []
         for path, handler, methods, counted in table:
@@ -358,101 +356,6 @@ class SalesforceApp:
 
         headers = {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(count)}
         return StreamingResponse(body(), media_type="text/csv; charset=UTF-8", headers=headers)
-
-    # -- control API -----------------------------------------------------------------------------
-
-    def sandbox_mutate(self, req: Req) -> dict:
-        body = req.json()
-        obj = object_def(str(body.get("object", "")))
-        if obj is None:
-            raise SalesforceError(400, "INVALID_TYPE", f"unknown object: {body.get('object')!r}")
-        counts = {}
-        for kind in ("update", "delete", "undelete"):
-            value = body.get(kind, 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SalesforceError(400, "INVALID_FIELD", f"{kind} must be a non-negative integer")
-            counts[kind] = value
-        result = self.store.overlay.mutate(self.gen, obj.name, same_timestamp=bool(body.get("same_timestamp")),
-                                           now_ms=self.clock.ms(), **counts)
-        return {"object": obj.name, **{k: [make_id(obj.key_prefix, i) for i in v] for k, v in result.items()}}
-
-    def sandbox_config(self, req: Req) -> dict:
-        """GET the behaviour knobs; PATCH any of them (see `_configure`)."""
-        if req.request.method == "PATCH":
-            self._configure(req.json())
-        return {"daily_limit": self.usage.daily_limit, "api_usage": self.usage.used,
-                "min_job_seconds": self.bulk.min_job_seconds, "session_timeout_s": self.sessions.timeout_s,
-                "bulk_order_limit": self.bulk.order_limit, "pk_chunk_size": self.bulk.pk_chunk_size,
-                "short_batches": self.short_batches, "open_transaction_s": self.replication.open_transaction_s,
-                "now": self.clock.now().isoformat(), "clock_frozen": self.clock.frozen}
-
-    def _configure(self, body: dict) -> None:
-        def number(key: str, kind: type = float, minimum: float = 0, nullable: bool = False):
-            value = body[key]
-            if value is None and nullable:
-                return None
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum \
-                    or (kind is int and not isinstance(value, int)):
-                raise SalesforceError(400, "INVALID_FIELD", f"{key} must be a {kind.__name__} >= {minimum}"
-                                      f"{' or null' if nullable else ''}, got {value!r}")
-            return kind(value)
-
-        if "daily_limit" in body or "api_usage" in body:
-            self.usage.set(number("daily_limit", int) if "daily_limit" in body else None,
-                           number("api_usage", int) if "api_usage" in body else None)
-        if "min_job_seconds" in body:
-            self.bulk.min_job_seconds = number("min_job_seconds")
-        if "session_timeout_s" in body:
-            self.sessions.timeout_s = number("session_timeout_s", nullable=True)
-        if "bulk_order_limit" in body:
-            self.bulk.order_limit = number("bulk_order_limit", int)
-        if "pk_chunk_size" in body:
-            self.bulk.pk_chunk_size = number("pk_chunk_size", int, minimum=1)
-        if "open_transaction_s" in body:
-            self.replication.open_transaction_s = number("open_transaction_s")
-        if "short_batches" in body:
-            if not isinstance(body["short_batches"], bool):
-                raise SalesforceError(400, "INVALID_FIELD", "short_batches must be true or false")
-            self.short_batches = body["short_batches"]
-        if "now" in body:
-            self.clock.freeze(None if body["now"] is None else parse_time(body["now"], "now"))
-        if "advance_s" in body:
-            self.clock.advance(number("advance_s", minimum=-1e12))
-
-    def sandbox_reset(self, req: Req) -> dict:
-        self.store.overlay.reset()
-        self.bulk.clear()
-        self.cursors.clear()
-        self.usage.set(used=0)
-        self.replication.reset()
-        self.sessions.renew_default()
-        return {"reset": True}
-
-    def sandbox_expire_sessions(self, req: Req) -> dict:
-        """End every session and access token now, as an org's timeout would."""
-        return {"expired": self.sessions.expire_all()}
-
-    def sandbox_purge_deletes(self, req: Req) -> dict:
-        """Physically drop an object's delete log before `before` (default now): earliestDateAvailable moves."""
-        body = req.json()
-        obj = object_def(str(body.get("object", "")))
-        if obj is None:
-            raise SalesforceError(400, "INVALID_TYPE", f"unknown object: {body.get('object')!r}")
-        before = parse_time(body["before"], "before") if body.get("before") else None
-        return {"object": obj.name, "earliestDateAvailable": self.replication.purge(obj.name, before)}
-
-    def sandbox_stats(self, req: Req) -> dict:
-        overlay = {}
-        for name in self.gen.counts:
-            rows = self.store.snapshot(name)
-            overlay[name] = {"mutated": len(rows), "deleted": sum(1 for r in rows.values() if r.is_deleted)}
-        return {
-            "counts": dict(self.gen.counts), "seed": self.gen.seed, "overlay": overlay,
-            "api_usage": self.usage.used, "daily_limit": self.usage.daily_limit,
-            "bulk_jobs": len(self.bulk.jobs), "open_query_cursors": len(self.cursors),
-            "requests_served": self.requests_served,
-        }
-
 
 def _short(batch: int, offset: int) -> int:
     """A page size in [batch/2, batch), fixed by the offset so that a replayed page is the same page."""
