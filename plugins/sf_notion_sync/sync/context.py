@@ -23,11 +23,15 @@ from sf_notion_sync.notion.schema import resolve_data_source_id
 from sf_notion_sync.state.store import StateStore, utcnow
 
 from .budget import NotionBudget
+from .resync import Resync
 
 KIND_FULL = "full"
 KIND_INCREMENTAL = "incremental"
 KIND_RECORDS = "records"
 """A run over given record ids (retry, fast lane): never reconciles, never moves the watermark."""
+KIND_RESYNC = "resync"
+"""A run over a SystemModstamp window (sync/resync.py): never reconciles, never moves the watermark."""
+_UNREAD = object()
 
 
 @dataclass
@@ -51,6 +55,7 @@ class SyncContext:
     """The token's budget as the connection sets it (the glue reads it once, with the pool's slots)."""
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _limited_before: Counter[str] = field(default_factory=Counter, init=False, repr=False)
+    _resync: Resync | None | object = field(default=_UNREAD, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.object_name not in self.config.objects:
@@ -68,6 +73,17 @@ class SyncContext:
     @property
     def budget_rps(self) -> float:
         return self.budget.rate
+
+    @property
+    def resync(self) -> Resync | None:
+        """The run's re-sync window as its extraction stored it; None for a live run (read once it exists)."""
+        if self._resync is _UNREAD:
+            run = self.store.get_run(self.run_id)
+            if run is None:
+                return None
+            window = (run.params or {}).get(KIND_RESYNC)
+            self._resync = Resync.from_params(window) if window else None
+        return self._resync  # type: ignore[return-value]
 
     def notion_client(self) -> ThrottledNotionClient:
         if "notion" not in self._clients:  # a client given may have counted 429s for someone else already

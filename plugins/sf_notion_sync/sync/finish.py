@@ -4,7 +4,8 @@ Invariant 3: the watermark moves only when every batch of the run is done, i.e. 
 written (record map) or accounted for in sync_log, where the retry DAG picks it up. It moves to the
 run's highest SystemModstamp and keeps the Ids at that value: the next run reads ``>=`` that value
 (minus an overlap) and skips what is unchanged, so records sharing one SystemModstamp across a batch
-or run boundary are never lost.
+or run boundary are never lost. A run over given records or a re-sync window moves nothing: the live
+chain owns both cursors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from sf_notion_sync.state.rows import BatchInfo
 
 from .batch import STATUS_DONE
-from .context import KIND_INCREMENTAL, KIND_RECORDS, SyncContext
+from .context import KIND_FULL, KIND_INCREMENTAL, KIND_RESYNC, SyncContext
 from .staging import DELETES_WATERMARK
 from .timeutil import parse_sf_datetime
 
@@ -44,8 +45,10 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
 
     watermark = None
     params = run.params or {}
-    # a run over given record ids (the fast lane) says nothing about what else changed: no watermark
-    if params.get("mode") == KIND_INCREMENTAL and params.get("effective_mode") != KIND_RECORDS and not ctx.dry_run:
+    # a run over given record ids (the fast lane) or a window (a backfill) says nothing about what else
+    # changed: no watermark
+    live = params.get("effective_mode") in (KIND_INCREMENTAL, KIND_FULL)
+    if params.get("mode") == KIND_INCREMENTAL and live and not ctx.dry_run:
         if pending:
             log.warning("run %s: batches %s not done; the watermark stays where it is", ctx.run_id, pending)
         else:
@@ -86,6 +89,8 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
         "rate_limited_by_reason": run.rate_limited_by_reason,
         "watermark": watermark,
     }
+    if KIND_RESYNC in params:
+        summary.update(resync=params[KIND_RESYNC], deletes=params.get("deletes"))
     store.finish_run(ctx.run_id, status, summary, records_per_s=summary["records_per_s"], achieved_rps=achieved,
                      now=now)
     if not pending:

@@ -1,10 +1,14 @@
 """Extract: stream Salesforce records into the run's staging table, never into memory or XCom.
 
 Full mode reads every record; incremental mode reads ``SystemModstamp >= watermark - overlap``
-(deduplicated by Id by the extractor) and adds the Ids getDeleted reports. When getDeleted can no
-longer reach back to the watermark, deletes would be missed, so the run says so and falls back to a
+(one row per Id: the staging upsert keeps the latest SystemModstamp) and adds the Ids getDeleted
+reports. When getDeleted can no longer reach back to the watermark (15 days, or a purged delete log),
+deletes would be missed, so the run says so and falls back to a
 full extraction: reconcile then trashes what is gone. ``record_ids`` (retries, the fast lane)
 re-reads exactly those records, deleted ones included, so a retry never writes a stale copy.
+A ``resync`` window (sync/resync.py) reads exactly the records whose SystemModstamp lies in it, and
+the deletes getDeleted reports within it while its 15 days still reach the window's start (else the
+run says deletes were not checked); it moves no cursor, so it reads no watermark either.
 
 An incremental run's ``limit`` (its share of the budget) counts only records that need work: the
 overlap re-read of records at or before the watermark that Notion already holds is dropped, so a
@@ -30,9 +34,11 @@ from sf_notion_sync.salesforce.limits import check_budget
 from sf_notion_sync.salesforce.soql import quote
 from sf_notion_sync.state.rows import StagedRecord
 
-from .context import KIND_FULL, KIND_INCREMENTAL, KIND_RECORDS, SyncContext
+from .context import KIND_FULL, KIND_INCREMENTAL, KIND_RECORDS, KIND_RESYNC, SyncContext
 from .iterutil import chunked
 from .mapping import RecordBuilder
+from .resync import Resync
+from .timeutil import parse_sf_datetime
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,7 @@ def extract_to_staging(
     limit: int | None = None,
     mode: str = KIND_FULL,
     record_ids: Iterable[str] | None = None,
+    resync: Resync | None = None,
 ) -> dict[str, Any]:
     """Stage the run's records and return JSON-ready counts (``staged``, ``deleted``, ``mode``...).
 
@@ -59,16 +66,21 @@ def extract_to_staging(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if resync is not None and record_ids is not None:
+        raise ValueError("give record_ids or a re-sync window, not both")
     started = time.monotonic()
     obj, store = ctx.obj, ctx.store
     check_budget(ctx.sf())  # past 80% of Salesforce's daily API limit: stop here, with the figures
     ids = None if record_ids is None else sorted(set(record_ids))
-    kind = KIND_RECORDS if ids is not None else mode
+    kind = KIND_RECORDS if ids is not None else KIND_RESYNC if resync else mode
     result: dict[str, Any] = {"run_id": ctx.run_id, "object": obj.name, "mode": mode}
 
     since = None
     deleted: list[str] = []
-    if mode == KIND_INCREMENTAL and ids is None:
+    if resync is not None:
+        result[KIND_RESYNC] = resync.as_params()
+        deleted, result["deletes"] = _deleted_in_window(ctx, resync)
+    elif mode == KIND_INCREMENTAL and ids is None:
         watermark = store.get_watermark(obj.name)
         if watermark is not None:
             since = watermark.value
@@ -88,7 +100,7 @@ def extract_to_staging(
             result.update(reconcile=True, deletes_covered_until=ctx.clock().isoformat())
             limit = None
         result["since"] = since.isoformat() if since else None
-    result["effective_mode"] = KIND_RECORDS if ids is not None else KIND_INCREMENTAL if since else KIND_FULL
+    result["effective_mode"] = kind if kind in (KIND_RECORDS, KIND_RESYNC) else KIND_INCREMENTAL if since else KIND_FULL
     result["limit"] = limit
 
     store.start_run(ctx.run_id, ctx.dag_id, obj.name, kind, params=result, budget_rps=ctx.budget_rps)
@@ -102,7 +114,9 @@ def extract_to_staging(
 
     def staged_records() -> Iterator[StagedRecord]:
         room = limit
-        for records in _extractions(ctx, since, None if since else limit, ids, stats):
+        # a limited incremental run stops at its share, so it needs cursor order (the watermark follows it)
+        ordered = since is not None and limit is not None
+        for records in _extractions(ctx, since, None if since else limit, ids, stats, resync, ordered):
             for chunk in chunked(records, BUILD_CHUNK):
                 unseen.difference_update(record["Id"] for record in chunk)
                 built = builder.stage(chunk)
@@ -143,6 +157,36 @@ def _deleted_ids(ctx: SyncContext, start: datetime) -> tuple[list[str], str | No
     return sorted({record_id for record_id, _ in answer.records}), answer.latest_date_covered
 
 
+def _deleted_in_window(ctx: SyncContext, resync: Resync) -> tuple[list[str], dict[str, Any]]:
+    """Ids deleted within the window and still deleted (an undeleted record is alive, its new stamp
+    outside the window), with what was checked; nothing, and why, when getDeleted cannot reach back."""
+    now = ctx.clock()
+    if resync.start is None:
+        return [], {"checked": False, "reason": "the window has no start: getDeleted needs one"}
+    if resync.start < now - DELETED_WINDOW:
+        missed = DeletedWindowMissed(ctx.object_name, resync.start, now - DELETED_WINDOW)
+        return [], {"checked": False, "reason": str(missed)}
+    # getDeleted reads whole minutes (a wider span only finds more records that are deleted now)
+    start = resync.start.replace(second=0, microsecond=0)
+    end = max(min(resync.end or now, now), start + timedelta(minutes=1))
+    if end > now:
+        return [], {"checked": False, "reason": "getDeleted reads whole minutes: the window's first is not over"}
+    try:
+        answer = deleted_since(ctx.sf(), ctx.object_name, start, end, now=now)
+    except DeletedWindowMissed as exc:  # Salesforce purged its delete log past what the window needs
+        return [], {"checked": False, "reason": str(exc)}
+    reported = sorted({record_id for record_id, _ in answer.records})
+    alive: set[str] = set()
+    for records in _extractions(ctx, None, None, reported, []):
+        alive.update(r["Id"] for r in records if not r.get("IsDeleted"))
+    gone = [i for i in reported if i not in alive]
+    report = {"checked": True, "covered_until": answer.latest_date_covered, "found": len(gone)}
+    covered = parse_sf_datetime(answer.latest_date_covered)
+    if resync.end is not None and (covered is None or covered < resync.end):
+        report.update(checked=False, reason=f"getDeleted covered the window only until {answer.latest_date_covered}")
+    return gone, report
+
+
 def _drop_synced_overlap(ctx: SyncContext, staged: list[StagedRecord], watermark: datetime) -> list[StagedRecord]:
     """Without the records at or before the watermark that need no work: Notion holds their content, or
     an open sync_log entry for this very version is the retry DAG's to handle."""
@@ -162,15 +206,20 @@ def _drop_synced_overlap(ctx: SyncContext, staged: list[StagedRecord], watermark
 
 
 def _extractions(
-    ctx: SyncContext, since: Any, limit: int | None, ids: list[str] | None, stats: list[ExtractStats]
+    ctx: SyncContext, since: Any, limit: int | None, ids: list[str] | None, stats: list[ExtractStats],
+    resync: Resync | None = None, ordered: bool = False,
 ) -> Iterator[Iterable[dict[str, Any]]]:
-    """One streamed extraction, or one per slice of ``ids``; each one's stats fill while it streams."""
+    """One streamed extraction (from the watermark less the overlap, or over exactly the ``resync``
+    window), or one per slice of ``ids``; each one's stats fill while it streams."""
     obj = ctx.obj
     fields = [f for f in obj.fields if f not in ("Id", "SystemModstamp")]
     common = {"threshold": obj.extraction.bulk_threshold, "config_path": f"objects.{obj.name}"}
     if ids is None:
-        extraction = extract(ctx.sf(), obj.name, fields, obj.where, since, overlap=INCREMENTAL_OVERLAP, limit=limit,
-                             **common)
+        if resync is not None:
+            bounds = {"since": resync.start, "until": resync.end}
+        else:
+            bounds = {"since": since, "overlap": INCREMENTAL_OVERLAP}
+        extraction = extract(ctx.sf(), obj.name, fields, obj.where, limit=limit, ordered=ordered, **bounds, **common)
         stats.append(extraction.stats)
         yield extraction
         return
