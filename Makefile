@@ -33,9 +33,12 @@ bench: $(SYNCED)
 lint: $(SYNCED)
 	$(VENV)/bin/ruff check .
 
-## airflow: a local Airflow (API server, scheduler, DAG processor, triggerer) on http://127.0.0.1:8080
+## airflow: a local Airflow (API server, scheduler, DAG processor, triggerer) on http://127.0.0.1:8080;
+##          EXECUTOR=celery: CeleryExecutor with WORKERS Celery workers on local PostgreSQL and Redis
+EXECUTOR ?= local
+WORKERS ?= 2
 airflow: $(SYNCED)
-	$(RUN) airflow
+	$(RUN) airflow --executor $(EXECUTOR) --workers $(WORKERS)
 
 ## sandbox: the Notion and Salesforce emulators in the foreground, printing the connection settings
 sandbox: $(SYNCED)

@@ -26,6 +26,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 TERMINAL_RUN_STATES = {"success", "failed"}
+POOLS_FILE = REPO_ROOT / "include" / "pools.json"
 
 
 def local_airflow_env(home: Path, api_port: int = 8080, repo_root: Path = REPO_ROOT) -> dict[str, str]:
@@ -67,9 +68,13 @@ class LocalAirflow:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    def base_env(self) -> dict[str, str]:
+        """The settings of this kind of local Airflow, under `extra_env`."""
+        return local_airflow_env(self.home, self.api_port)
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(local_airflow_env(self.home, self.api_port))
+        env.update(self.base_env())
         env.update(self.extra_env)
         return env
 
@@ -83,25 +88,53 @@ class LocalAirflow:
             raise RuntimeError(f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
         return result
 
-    def prepare(self, pools_file: Path = REPO_ROOT / "include" / "pools.json") -> None:
+    def prepare(self, pools_file: Path = POOLS_FILE) -> None:
         """Migrate the metadata database and import the pools: idempotent, safe to repeat."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
         self.airflow("pools", "import", str(pools_file))
 
-    def start(self, components: Iterable[str] = COMPONENTS) -> None:
+    def components(self) -> tuple[str, ...]:
+        """What `start()` runs by default; an executor with workers of its own adds them."""
+        return COMPONENTS
+
+    def command(self, component: str) -> list[str]:
+        """The command line of one component."""
+        args = [str(Path(sys.executable).with_name("airflow")), component]
+        if component == "api-server":
+            args += ["--port", str(self.api_port), "--host", "127.0.0.1", "--workers", "1"]
+        return args
+
+    def component_env(self, component: str) -> dict[str, str]:
+        """The environment of one component: the same for all of them here."""
+        return self.env()
+
+    def start(self, components: Iterable[str] | None = None) -> None:
         log_dir = self.home / "logs" / "components"
         log_dir.mkdir(parents=True, exist_ok=True)
-        airflow_bin = str(Path(sys.executable).with_name("airflow"))
-        for component in components:
-            args = [airflow_bin, component]
-            if component == "api-server":
-                args += ["--port", str(self.api_port), "--host", "127.0.0.1", "--workers", "1"]
+        for component in self.components() if components is None else components:
             log = open(log_dir / f"{component}.log", "ab")  # noqa: SIM115 - owned by the child process
             self.processes[component] = subprocess.Popen(
-                args, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                self.command(component), env=self.component_env(component), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
             )
             log.close()
+
+    def kill(self, component: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
+        """Signal one component's whole process group (its task processes too) and wait until it is gone."""
+        proc = self.processes.pop(component)
+        _signal_group(proc, sig)
+        proc.wait(timeout=timeout)
+        _signal_group(proc, signal.SIGKILL)  # what it forked and left behind
+
+    def restart(self, component: str) -> None:
+        """Stop one component as `stop()` would, then start it again on the same home."""
+        proc = self.processes[component]
+        _signal_group(proc, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        self.kill(component)
+        self.start([component])
 
     def wait_healthy(self, timeout: float = 120) -> None:
         """Poll the API server's health endpoint until it answers, failing fast if a component died."""
@@ -203,10 +236,11 @@ def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 @contextmanager
-def running_airflow(home: Path, extra_env: Mapping[str, str], dag_ids: Iterable[str],
-                    timeout: float = 240) -> Iterator[LocalAirflow]:
-    """A prepared, started, healthy local Airflow with these DAGs parsed; stopped on exit."""
-    with LocalAirflow(home=home, api_port=free_port(), extra_env=extra_env) as local:
+def running_airflow(home: Path, extra_env: Mapping[str, str], dag_ids: Iterable[str], timeout: float = 240,
+                    kind: type[LocalAirflow] = LocalAirflow, **options) -> Iterator[LocalAirflow]:
+    """A prepared, started, healthy local Airflow (a `kind` built with `options`) with these DAGs
+    parsed; stopped on exit."""
+    with kind(home=home, api_port=free_port(), extra_env=extra_env, **options) as local:
         local.prepare()
         local.start()
         local.wait_healthy(timeout=timeout)
