@@ -66,8 +66,11 @@ class RecordStore:
         starts = list(range(0, n, chunk_size))
         random.Random(seed).shuffle(starts)
         bare = dataclasses.replace(query, limit=None, offset=0)
+        by_chunk: dict[int, dict[int, OverlayRow]] = {}
+        for index, row in rows.items():  # each chunk sees its own overlay rows only
+            by_chunk.setdefault(index - index % chunk_size, {})[index] = row
         out = itertools.chain.from_iterable(
-            self.stream(bare, include_deleted, rows, range(a, min(n, a + chunk_size))) for a in starts)
+            self.stream(bare, include_deleted, by_chunk.get(a, {}), range(a, min(n, a + chunk_size))) for a in starts)
         stop = None if query.limit is None else query.offset + query.limit
         return itertools.islice(out, query.offset, stop)
 
