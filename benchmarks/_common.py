@@ -69,24 +69,30 @@ def engine_sandbox(prefix: str, accounts: int, budget: NotionBudget) -> Iterator
 def account_contexts(box: Sandbox, config: SyncConfig, store: StateStore,
                      budget: NotionBudget) -> Callable[..., SyncContext]:
     """`context(run_id, lane=bulk)`: an Account SyncContext on the sandbox with `budget` in it, as the
-    Airflow glue builds one, whose Notion client shares one SQL limiter in `store` at that budget."""
+    Airflow glue builds one, whose Notion client shares one SQL limiter in `store` at that budget.
+    `context.clients` lists the Notion clients made so far (their totals say how long they waited)."""
     from simple_salesforce import Salesforce
 
     from sf_notion_sync.notion.client import ThrottledNotionClient
     from sf_notion_sync.notion.limiter import LANE_BULK, build_limiter
     from sf_notion_sync.sync import SyncContext
 
+    clients: list[ThrottledNotionClient] = []
+
     def context(run_id: str, lane: str = LANE_BULK) -> SyncContext:
         def notion() -> ThrottledNotionClient:
             limiter = build_limiter(box.notion_token, requests=budget.requests, window_s=budget.window_s,
                                     engine=store.engine, fast_lane_cap=budget.fast_lane_cap)
-            return ThrottledNotionClient(box.notion_token, base_url=box.notion_url, limiter=limiter, lane=lane)
+            client = ThrottledNotionClient(box.notion_token, base_url=box.notion_url, limiter=limiter, lane=lane)
+            clients.append(client)
+            return client
 
         def salesforce() -> Salesforce:
             return Salesforce(instance_url=box.salesforce_url, session_id=box.session_id)
 
         return SyncContext(config, "Account", store, notion, salesforce, run_id, dag_id="bench", budget=budget)
 
+    context.clients = clients  # type: ignore[attr-defined]
     return context
 
 

@@ -48,7 +48,7 @@ class NotionSyncOperator(BaseOperator):
         self.defer_threshold = defer_threshold
         self.lane = lane
 
-    def execute(self, context: Any, cursor: int | None = None, deferrals: int = 0) -> dict[str, Any]:
+    def execute(self, context: Any, cursor: int | list[int] | None = None, deferrals: int = 0) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from sf_notion_sync.airflow.context import open_sync_context

@@ -19,7 +19,7 @@ MAX_SLEEP_CHUNK_S = 30.0
 class NotionBudgetTrigger(BaseTrigger):
     """Fires at `resume_at` (epoch seconds) with `{"cursor", "payload", "waited_s"}`."""
 
-    def __init__(self, resume_at: float, cursor: int | None = None, payload: dict[str, Any] | None = None,
+    def __init__(self, resume_at: float, cursor: int | list[int] | None = None, payload: dict[str, Any] | None = None,
                  deferred_at: float | None = None) -> None:
         super().__init__()
         self.resume_at = float(resume_at)

@@ -1,15 +1,25 @@
 """sync_batch: write one planned seq range of the run's staging to Notion, resumable from a cursor.
 
+A batch keeps ``budget.in_flight`` requests in flight: its range is cut into that many contiguous
+parts, each written by its own RecordWriter on a thread with its own Notion client (all under the one
+shared limiter). A task's round trip is mostly waiting for Notion, so on a large budget a few tasks
+could not spend it one request at a time. Each record belongs to exactly one part, so the exactly-once
+rules of the writer hold unchanged.
+
 When the shared limiter asks for a wait longer than the defer threshold, everything before the
-current record is committed and the outcome says where to resume and how long to wait, so the
-operator can defer to the triggerer (holding no worker slot) and call again with the cursor.
-After the last record, the batch settles the creates whose outcome is unknown (sync/intents.py);
-cursor ``last_seq + 1`` resumes into that step alone.
+current record of each part is committed and the outcome says where each part resumes (an int for
+one part, a list for several) and how long to wait, so the operator can defer to the triggerer
+(holding no worker slot) and call again with the cursor. After the last record, the batch settles the
+creates whose outcome is unknown (sync/intents.py); a cursor past every part's end resumes into that
+step alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from sf_notion_sync.notion.errors import DeferRequested
@@ -17,43 +27,58 @@ from sf_notion_sync.state.rows import BatchInfo, Counters, StagedRecord
 
 from .context import SyncContext
 from .iterutil import chunked
-from .outcome import BatchOutcome
+from .outcome import BatchOutcome, Cursor
 from .writer import RecordWriter
 
 CHUNK = 200
 """Records whose map entries, intents and open failures are read with one query each."""
+MIN_PART = 20
+"""Fewest records worth a part (and a Notion client) of their own."""
 STATUS_DONE, STATUS_DEFERRED = "done", "deferred"
 
 
+@dataclass
+class _Part:
+    """Records ``start .. end`` of the batch, written by one writer; ``start`` moves as they are done."""
+
+    start: int
+    end: int
+    wait: float | None = None
+    """Set when the part deferred: the limiter's wait."""
+
+    @property
+    def done(self) -> bool:
+        return self.start > self.end
+
+
 def sync_batch(
-    ctx: SyncContext, batch: dict[str, Any], *, cursor: int | None = None, allow_defer: bool = True
+    ctx: SyncContext, batch: dict[str, Any], *, cursor: Cursor | None = None, allow_defer: bool = True
 ) -> BatchOutcome:
     """Process records ``cursor or first_seq .. last_seq`` of the batch; JSON-ready outcome."""
     run_id, index = str(batch["run_id"]), int(batch["batch_index"])
     first, last = int(batch["first_seq"]), int(batch["last_seq"])
-    start = first if cursor is None else int(cursor)
-    if not first <= start <= last + 1:
-        raise ValueError(f"cursor {cursor} is outside batch {index} (seq {first}..{last})")
+    parts = _parts(first, last, cursor, ctx.budget.in_flight, index)
     store = ctx.store
     prior = None if cursor is None else store.get_batch(run_id, index)
     if prior is None:
         store.start_batch(run_id, index, now=ctx.clock())
 
-    writer = RecordWriter(ctx, allow_defer=allow_defer)
     began = time.monotonic()
-    next_cursor, wait = None, 0.0
-    try:
-        for chunk in chunked(store.iter_staging(run_id, start, last), CHUNK):
-            writer.process(chunk)
-        writer.resolve(_with_open_intents(ctx, run_id, first, last), resume_seq=last + 1)
-    except DeferRequested as exc:
-        next_cursor, wait = writer.current_seq, exc.wait_seconds
-    finally:
-        writer.flush()
+    writers = _write(ctx, run_id, parts, allow_defer)
+    wait = max((p.wait for p in parts if p.wait is not None), default=None)
+    if wait is None:  # every record written: settle the unknown creates
+        settling = writers[0]
+        try:
+            settling.resolve(_with_open_intents(ctx, run_id, first, last), resume_seq=last + 1)
+        except DeferRequested as exc:
+            wait = exc.wait_seconds
+        finally:
+            settling.flush()
     counts = _carried(prior)
-    counts.add(writer.tally)
+    for writer in writers:
+        counts.add(writer.tally)
     seconds = time.monotonic() - began + ((prior.seconds or 0.0) if prior else 0.0)
-    done = next_cursor is None
+    done = wait is None
     store.finish_batch(
         run_id,
         index,
@@ -63,7 +88,70 @@ def sync_batch(
         record_metric=done and not ctx.dry_run,
         now=ctx.clock(),
     )
-    return BatchOutcome(run_id, index, done, next_cursor, round(wait, 3), counts, round(seconds, 3))
+    next_cursor = None if done else _cursor(parts)
+    return BatchOutcome(run_id, index, done, next_cursor, round(wait or 0.0, 3), counts, round(seconds, 3))
+
+
+def _parts(first: int, last: int, cursor: Cursor | None, in_flight: int, index: int) -> list[_Part]:
+    """The batch's parts: ``in_flight`` of them on a first call (fewer for a small batch), else as many
+    as the cursor names, each resuming where it stopped. The cut depends on the count alone."""
+    if cursor is None:
+        count = max(1, min(in_flight, (last - first + 1) // MIN_PART))
+        return [_Part(a, b) for a, b in _cut(first, last, count)]
+    starts = [int(cursor)] if isinstance(cursor, int) else [int(c) for c in cursor]
+    bounds = [(first, last)] if len(starts) == 1 else _cut(first, last, len(starts))
+    for start, (a, b) in zip(starts, bounds, strict=True):
+        if not a <= start <= b + 1:
+            raise ValueError(f"cursor {cursor} is outside batch {index} (seq {first}..{last})")
+    return [_Part(start, b) for start, (_, b) in zip(starts, bounds, strict=True)]
+
+
+def _cut(first: int, last: int, count: int) -> list[tuple[int, int]]:
+    """``first .. last`` in ``count`` contiguous ranges of nearly equal size."""
+    size, extra = divmod(last - first + 1, count)
+    ranges, a = [], first
+    for i in range(count):
+        b = a + size + (i < extra) - 1
+        ranges.append((a, b))
+        a = b + 1
+    return ranges
+
+
+def _cursor(parts: list[_Part]) -> Cursor:
+    starts = [p.start for p in parts]
+    return starts[0] if len(starts) == 1 else starts
+
+
+def _write(ctx: SyncContext, run_id: str, parts: list[_Part], allow_defer: bool) -> list[RecordWriter]:
+    """Write every part, each on its own thread and Notion client; the first part uses ``ctx`` itself.
+    Extra contexts are closed here (their 429s reach the run); the first error is raised once all
+    parts have stopped and flushed."""
+    contexts = [ctx] + [dataclasses.replace(ctx) for _ in parts[1:]]
+    writers = [RecordWriter(c, allow_defer=allow_defer) for c in contexts]
+    if len(parts) == 1:
+        _write_part(writers[0], run_id, parts[0])
+        return writers
+    try:
+        with ThreadPoolExecutor(len(parts), thread_name_prefix="batch-part") as pool:
+            futures = [pool.submit(_write_part, w, run_id, p) for w, p in zip(writers, parts, strict=True)]
+        for future in futures:
+            future.result()
+    finally:
+        for extra in contexts[1:]:
+            extra.close()
+    return writers
+
+
+def _write_part(writer: RecordWriter, run_id: str, part: _Part) -> None:
+    store = writer.ctx.store
+    try:
+        for chunk in chunked(store.iter_staging(run_id, part.start, part.end), CHUNK):
+            writer.process(chunk)
+        part.start = part.end + 1
+    except DeferRequested as exc:
+        part.start, part.wait = writer.current_seq, exc.wait_seconds
+    finally:
+        writer.flush()
 
 
 def _with_open_intents(ctx: SyncContext, run_id: str, first: int, last: int) -> list[StagedRecord]:

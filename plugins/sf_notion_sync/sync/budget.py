@@ -7,10 +7,16 @@ Notion request, so they build none. The Airflow glue fills this from the connect
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sf_notion_sync.notion import constants as C
+
+REQUESTS_PER_FLIGHT = 120
+"""Requests one in-flight request carries per 60-second window: a round trip of up to 0.5 s at Notion's
+latency (~250 ms median, long tail). A budget above slots × this keeps more than one request in flight."""
+MAX_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,14 @@ class NotionBudget:
     def rate(self) -> float:
         """Requests per second over a window."""
         return self.requests / self.window_s
+
+    @property
+    def in_flight(self) -> int:
+        """Requests each batch task keeps in flight so that ``pool_slots`` tasks can spend the budget:
+        one at 180 per window on 4 slots, two at 600. Time-scaled sandboxes scale latency with the
+        window, so the rule reads the budget per window, not per second."""
+        needed = math.ceil(self.requests / (REQUESTS_PER_FLIGHT * self.pool_slots))
+        return max(1, min(MAX_IN_FLIGHT, needed))
 
     def use(self, requests: int, seconds: float) -> float:
         """Share of the budget ``requests`` took over ``seconds``: requests ÷ (budget × windows spanned,

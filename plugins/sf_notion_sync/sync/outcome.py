@@ -7,6 +7,9 @@ from typing import Any
 
 from sf_notion_sync.state.rows import Counters
 
+Cursor = int | list[int]
+"""Where a deferred batch resumes: the next seq of its one part, or of each of its parts."""
+
 
 @dataclass
 class BatchOutcome:
@@ -15,7 +18,7 @@ class BatchOutcome:
     run_id: str
     batch_index: int
     done: bool
-    next_cursor: int | None = None
+    next_cursor: Cursor | None = None
     wait_seconds: float = 0.0
     counts: Counters = field(default_factory=Counters)
     seconds: float = 0.0
