@@ -60,14 +60,15 @@ def synced(airflow) -> None:
     _run(airflow, INCREMENTAL)
 
 
-def _next_second() -> None:
-    """getDeleted answers in whole seconds: let the second of the last delete be over (bounded, < 1 s)."""
-    now = time.time()
-    for _ in range(200):
-        if int(time.time()) > int(now):
+def _next_minute() -> None:
+    """getDeleted covers whole minutes only (Salesforce ignores the seconds of start and end), and the
+    Airflow workers read the real clock: let the minute of the last delete be over (bounded, < 61 s)."""
+    minute = int(time.time()) // 60
+    for _ in range(1300):
+        if int(time.time()) // 60 > minute:
             return
-        time.sleep(0.01)
-    raise AssertionError("the clock did not move to the next second")
+        time.sleep(0.05)
+    raise AssertionError("the clock did not move to the next minute")
 
 
 def _comparable(prop_type: str, prop: dict[str, Any]) -> Any:
@@ -124,7 +125,7 @@ def test_incremental_chains_and_keeps_notion_equal_to_salesforce(airflow, airflo
                                                                  airflow_stack: AirflowStack, monkeypatch):
     before = _run_ids(airflow, INCREMENTAL)
     changed = _mutate(airflow_sandbox, update=12, delete=4)
-    _next_second()
+    _next_minute()
     first = _run(airflow, INCREMENTAL, {"max_records": 5})
     tis = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(INCREMENTAL, first)}
     assert tis["trigger_next"] == "success", tis  # 12 changes > a share of 5: the next run starts at once

@@ -8,6 +8,7 @@ nextRecordsUrl or Bulk locator: every record once, no page read twice, one Bulk 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -151,3 +152,15 @@ def test_a_purged_delete_log_is_a_missed_window(server, session):
         deleted_since(session, "Account", T0 - timedelta(minutes=5), now=T0 + timedelta(hours=1))
     after = deleted_since(session, "Account", T0 + timedelta(minutes=31), now=T0 + timedelta(hours=1))
     assert after.records == [] and after.latest_date_covered == "2026-06-01T13:00:00.000+0000"
+
+
+def test_the_hooks_client_extracts_and_names_its_connection_when_it_cannot_log_in_again(server, monkeypatch):
+    from sf_notion_sync.airflow.hooks import salesforce_client
+
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_TEST", json.dumps(server.connection))
+    session = salesforce_client("salesforce_test")
+    assert len(list(extract(session, "Account", [], mode="rest"))) == ACCOUNTS
+    control(server, "POST", "expire_sessions")
+    with pytest.raises(SessionExpiredError, match="connection 'salesforce_test'"):
+        list(extract(session, "Account", [], mode="bulk", bulk_poll_seconds=0.01))
+    session.client.session.close()
