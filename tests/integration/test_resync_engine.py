@@ -160,3 +160,37 @@ def test_deletes_in_the_window_are_applied_while_get_deleted_covers_it(box: Sand
     assert not any(pages[i]["in_trash"] for i in outside["deleted"]), "deleted after the window: the live chain's"
     assert len(_patched_pages(box, at)) == 4
     assert _cursors(store) == before
+
+
+def test_a_create_the_live_run_started_meanwhile_is_adopted_not_repeated(box: Sandbox) -> None:
+    """A record of the window has no page yet. After the re-sync's batch read the record map and the
+    intents, the live run beside it claimed that record's create and sent it (its page exists, its
+    intent is still open): the re-sync must not create a second page, but adopt that one once settled."""
+    store = make_store(box.state_url)
+    run_sync(box, store, "full", limit=60)  # generated records 0..59 have pages; 60..99 of the window not
+    inside = _ids_between(box, "2024-01-01T00:01:40Z", "2024-01-01T00:03:20Z")
+    missing = inside - set(_pages_by_sf_id(box))
+    racing = sorted(missing)[0]
+
+    def live_creates(store) -> None:
+        store.write_intents("Account", [racing], "live-run")
+        response = requests.post(f"{box.notion_url}/v1/pages", timeout=10, json={
+            "parent": {"data_source_id": box.data_source_id},
+            "properties": {"Name": {"title": [{"text": {"content": "live"}}]},
+                           "Salesforce Id": {"rich_text": [{"text": {"content": racing}}]}}},
+            headers={"Authorization": f"Bearer {TOKEN}", "Notion-Version": NOTION_VERSION})
+        response.raise_for_status()
+        read = store.open_intents
+
+        def read_before_the_live_claim(*args, **kwargs) -> list:
+            store.open_intents = read  # the batch's next reads see the live run's intent
+            return []
+
+        store.open_intents = read_before_the_live_claim
+
+    result = _resync(box, store, "backfill-create", INSIDE, tamper=live_creates)
+    assert result["adopted"] == 1 and result["created"] == len(missing) == 40
+    pages = [p for p in box.pages() if _text(p["properties"]["Salesforce Id"]) == racing]
+    assert len(pages) == 1, "one page for the record the live run was creating"
+    assert store.get_record_map("Account", [racing])[racing].notion_page_id == pages[0]["id"]
+    assert not store.open_intents("Account", [racing])

@@ -8,6 +8,7 @@ import pytest
 
 from sf_notion_sync.salesforce.soql import build_where
 from sf_notion_sync.state.rows import RecordMapEntry, StagedRecord
+from sf_notion_sync.state.store import StateStore
 from sf_notion_sync.sync.resync import Resync
 
 T = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -61,3 +62,12 @@ def _staged(stamp: datetime | None) -> StagedRecord:
 def test_only_a_strictly_newer_mapped_version_supersedes(mapped, staged, superseded) -> None:
     assert Resync(T, None).superseded(_entry(mapped), _staged(staged)) is superseded
     assert Resync(T, None).superseded(None, _staged(staged)) is False
+
+
+def test_a_create_is_claimed_by_one_run_only(tmp_path) -> None:
+    store = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    assert store.claim_intent("Account", "001A", "live") is True
+    assert store.claim_intent("Account", "001A", "backfill") is False, "the live run's create is under way"
+    assert [i.run_id for i in store.open_intents("Account", ["001A"])] == ["live"]
+    store.clear_intents("Account", ["001A"])
+    assert store.claim_intent("Account", "001A", "backfill") is True
