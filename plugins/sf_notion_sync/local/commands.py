@@ -18,7 +18,7 @@ from sf_notion_sync.local.runtime import REPO_ROOT, LocalAirflow, print_env
 from sf_notion_sync.local.sandbox_env import read_env_file
 
 DEFAULT_HOME = REPO_ROOT / ".airflow"
-CELERY_HOME = REPO_ROOT / ".airflow-celery"
+CELERY_HOME = DEFAULT_HOME / "celery"
 CELERY_DB_PREFIX = "sf_notion_sync_local"
 """`make airflow EXECUTOR=celery` keeps its databases (sf_notion_sync_local_airflow, _sync_state) between runs."""
 SANDBOX_ENV_FILE = REPO_ROOT / ".sandbox" / "airflow.env"
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="connection settings written by `sf-notion-sync sandbox` (used when the file exists)")
     run.add_argument("--executor", choices=("local", "celery"), default="local",
                      help="local: LocalExecutor on SQLite; celery: CeleryExecutor on this machine's PostgreSQL "
-                          "and Redis, as docker-compose.yaml (home .airflow-celery unless --home is given)")
+                          "and Redis, as docker-compose.yaml (home .airflow/celery unless --home is given)")
     run.add_argument("--workers", type=int, default=2, help="Celery workers (with --executor celery)")
     run.set_defaults(func=_run_airflow)
 
