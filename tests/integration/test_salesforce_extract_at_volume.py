@@ -164,3 +164,16 @@ def test_the_hooks_client_extracts_and_names_its_connection_when_it_cannot_log_i
     with pytest.raises(SessionExpiredError, match="connection 'salesforce_test'"):
         list(extract(session, "Account", [], mode="bulk", bulk_poll_seconds=0.01))
     session.client.session.close()
+
+
+def test_the_hooks_client_logs_in_again_through_the_provider_and_resumes_bulk(server, monkeypatch):
+    from sf_notion_sync.airflow.hooks import salesforce_client
+
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_TEST", json.dumps(server.relogin_connection))
+    session = salesforce_client("salesforce_test")
+    run = extract(session, "Account", ["Name"], mode="bulk", page_size=600, bulk_poll_seconds=0.01)
+    ids = [r["Id"] for r in _expiring_after(run, 700, server)]
+    assert len(ids) == ACCOUNTS == len(set(ids)) and run.stats.pages == 5
+    assert session.relogins == 1 and session.client.session_id != server.session_id  # a new OAuth token
+    assert control(server, "GET", "stats")["bulk_jobs"] == 1
+    session.client.session.close()

@@ -27,6 +27,7 @@ from .tls import TlsFiles, ensure_tls
 
 DEFAULT_SESSION_ID = "00D5g0000000001!AQsandboxSessionId"
 DEFAULT_API_VERSION = "59.0"
+DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET = "sandbox-client", "sandbox-secret"
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,23 @@ class RunningServer:
         return {"conn_type": "salesforce", "extra": {"instance_url": self.url, "session_id": self.session_id,
                                                      "version": self.api_version}}
 
+    @property
+    def relogin_connection(self) -> dict:
+        """Session auth that can log in again once the session expires: the OAuth client-credentials grant
+        (extras consumer_key, consumer_secret, domain), as a real org's connection would. simple-salesforce
+        posts it to https://{domain}.salesforce.com/services/oauth2/token, so `domain` here ends in a query
+        string that swallows that suffix: the same unmodified client reaches this server's token endpoint."""
+        conn = self.connection
+        conn["extra"].update(consumer_key=DEFAULT_CLIENT_ID, consumer_secret=DEFAULT_CLIENT_SECRET,
+                             domain=f"{self.host}:{self.port}/services/oauth2/token?sandbox=")
+        return conn
+
 
 class SalesforceEmulator:
     def __init__(self, state_dir: str | Path, accounts: int = 1000, contacts: int | None = None,
                  opportunities: int | None = None, seed: int = 42, session_id: str = DEFAULT_SESSION_ID,
                  daily_limit: int = 100_000, username: str = "sandbox@example.com", password: str = "sandbox",
-                 client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
                  min_job_seconds: float = 0.2, session_timeout_s: float | None = None,
                  bulk_order_limit: int = DEFAULT_ORDER_LIMIT, pk_chunk_size: int = DEFAULT_PK_CHUNK_SIZE) -> None:
         """`session_timeout_s`: sessions and access tokens expire that long after issue (None: never);

@@ -9,6 +9,8 @@ return fewer records than the batch size asked, so clients must follow nextRecor
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import logging
@@ -197,6 +199,7 @@ class SalesforceApp:
     def oauth_token(self, req: Req) -> Response:
         form = dict(parse_qsl(req.body.decode("utf-8", "replace")))
         form.update({k: v for k, v in req.params.items() if k not in form})
+        form.update(_basic_client(req.request.headers.get("authorization", "")))  # RFC 6749 2.3.1
         grant = form.get("grant_type")
         s = self.settings
         client_ok = form.get("client_id") == s.client_id and form.get("client_secret", s.client_secret) == s.client_secret
@@ -356,6 +359,19 @@ class SalesforceApp:
 
         headers = {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(count)}
         return StreamingResponse(body(), media_type="text/csv; charset=UTF-8", headers=headers)
+
+def _basic_client(header: str) -> dict[str, str]:
+    """client_id and client_secret from an HTTP Basic Authorization header (how simple-salesforce sends them
+    for the client-credentials grant); nothing when there is none."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return {}
+    return {"client_id": client_id, "client_secret": secret}
+
 
 def _short(batch: int, offset: int) -> int:
     """A page size in [batch/2, batch), fixed by the offset so that a replayed page is the same page."""
