@@ -1,9 +1,12 @@
 """`airflow backfill create` over the incremental DAG under the real scheduler, with a live run beside it.
 
-The stack's Airflow fires no schedule (use_job_schedule False) but keeps the shipped `*/15` timetable,
-so a backfill has data intervals. The Salesforce emulator's clock is set back into a 15-minute
-interval that ended at least 30 minutes ago, wherever the wall clock is: records changed (and one
-deleted) there are inside it, records changed five minutes after it are outside. The backfill, with
+A backfill needs a timetable, and the session's Airflow has none (every schedule null, so that no run
+fires mid-test). This module starts an Airflow of its own with the shipped `*/15` timetables and a
+scheduler that creates no scheduled run (`use_job_schedule` False; it stops asset-triggered runs too,
+which the extending e2e needs: hence a stack of its own): every run is one the test started, wherever
+the wall clock is, and a backfill has data intervals. The Salesforce emulator's clock is set back into
+a 15-minute interval that ended at least 30 minutes ago: records changed (and one deleted) there are
+inside it, records changed five minutes after it are outside. The backfill, with
 `force`, must re-read exactly the inside ones and rewrite them, apply the delete, move no cursor and
 chain nothing; a live incremental run started at the same time must leave Notion equal to Salesforce,
 with one page per record, and own the watermark alone.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +40,13 @@ INTERVAL = timedelta(minutes=15)
 """The shipped incremental schedule of Account, `*/15 * * * *`, as data intervals."""
 
 
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    with AirflowStack.running(tmp_path_factory.mktemp("airflow-backfill"), timetables=True) as started:
+        started.fresh(tmp_path_factory.mktemp("backfill-state"))
+        yield started
+
+
 def _set_salesforce_clock(sandbox, at: datetime | None) -> None:
     _control(sandbox.salesforce_url, "PATCH", "/_sandbox/config", {"now": at.isoformat() if at else None},
              verify=ssl.create_default_context(cafile=sandbox.ca_bundle))
@@ -55,9 +66,10 @@ def _patched_pages(sandbox, since: float) -> set[str]:
     return {r["path"].rsplit("/", 1)[-1] for r in log if r["method"] == "PATCH" and r["status"] < 300}
 
 
-def test_backfill_with_force_beside_a_live_run(airflow, airflow_sandbox, airflow_stack: AirflowStack, monkeypatch):
+def test_backfill_with_force_beside_a_live_run(stack: AirflowStack, monkeypatch):
+    airflow, airflow_sandbox = stack.airflow, stack.sandbox
     _run(airflow, INCREMENTAL)  # the first run: every page, and both cursors
-    store = StateStore(make_engine(airflow_stack.state_url))
+    store = StateStore(make_engine(stack.state_url))
     now = datetime.now(UTC)
     start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) - 3 * INTERVAL
     _set_salesforce_clock(airflow_sandbox, start + timedelta(minutes=1))
@@ -87,4 +99,4 @@ def test_backfill_with_force_beside_a_live_run(airflow, airflow_sandbox, airflow
     assert watermark.ids_at_value <= set(outside["updated"]), "the live run alone moves the watermark"
     assert watermark.value >= start + INTERVAL
     assert len(_pages(airflow_sandbox)) == len(pages_before), "a page per record, none more"
-    assert_notion_mirrors_salesforce(airflow_sandbox, airflow_stack.state_url, set(inside["deleted"]), monkeypatch)
+    assert_notion_mirrors_salesforce(airflow_sandbox, stack.state_url, set(inside["deleted"]), monkeypatch)
