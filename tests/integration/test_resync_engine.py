@@ -194,3 +194,21 @@ def test_a_create_the_live_run_started_meanwhile_is_adopted_not_repeated(box: Sa
     assert len(pages) == 1, "one page for the record the live run was creating"
     assert store.get_record_map("Account", [racing])[racing].notion_page_id == pages[0]["id"]
     assert not store.open_intents("Account", [racing])
+
+
+def test_a_full_sync_bounded_only_above_reads_everything_older(box: Sandbox) -> None:
+    """The full sync's `modified_before` alone: every record older than it, deletes not checked (no start)."""
+    store = _synced(box)
+    older = _ids_between(box, "2000-01-01T00:00:00Z", "2024-01-01T00:03:20Z")
+    assert len(older) == 100
+    checked = preflight(box.context("bounded", store))
+    ctx = box.context("bounded", store, data_source_id=checked["data_source_id"])
+    before = _cursors(store)
+    extracted = extract_to_staging(ctx, mode="full", resync=Resync(None, INSIDE.end))
+    assert extracted["staged"] == 100 and extracted["deletes"] == {
+        "checked": False, "reason": "the window has no start: getDeleted needs one"}
+    for batch in plan_batches(ctx):
+        assert sync_batch(ctx, batch).done
+    summary = finish_run(ctx)
+    assert (summary["kind"], summary["skipped"], summary["notion_requests"]) == ("resync", 100, 0)
+    assert _cursors(store) == before
