@@ -5,7 +5,9 @@ sandbox for all the airflow_e2e modules of tests/integration: starting Airflow i
 every unfinished run failed, the emulators reset, and a state database of its own (the metastore
 connection sync_state_db, so it can change while Airflow runs). The stack's copy of sync.yaml has no
 schedule, so every run is one a test started, wherever the wall clock is, and names a webhook
-receiver on loopback for failed-run alerts.
+receiver on loopback for failed-run alerts. `running(..., timetables=True)` makes a stack for backfills
+instead: the shipped schedules (a backfill needs a timetable) and a scheduler that fires none of them
+(`[scheduler] use_job_schedule = False`, which stops asset-triggered runs too: hence a stack of its own).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import TypeVar
 import httpx
 import yaml
 
-from sf_notion_sync.config import config_path, load_config
+from sf_notion_sync.config import SOURCE_SALESFORCE, config_path, load_config
+from sf_notion_sync.examples import EXAMPLES_ENV
 from sf_notion_sync.local.runtime import TERMINAL_RUN_STATES, LocalAirflow, running_airflow
 from sf_notion_sync.sandbox.run import Sandbox, ensure_databases, start
 from tests.integration._webhook import WebhookReceiver
@@ -70,15 +73,18 @@ def wait_for_deferred_batch(airflow: LocalAirflow, dag_id: str, run_id: str, tim
     poll(deferred, f"a deferred sync_batch in {dag_id} {run_id}", timeout)
 
 
-def _stack_config(path: Path) -> Path:
+def _stack_config(path: Path, timetables: bool = False) -> Path:
     """sync.yaml as shipped, but with the alert webhook, SETTLE_S and every schedule null (the DAG processor
-    reads it at parse time): a `*/15` run firing mid-test would take the changes the test's run expects."""
+    reads it at parse time): a `*/15` run firing mid-test would take the changes the test's run expects.
+    With `timetables`, the schedules stay (that stack's scheduler fires none)."""
     data = yaml.safe_load(config_path().read_text())
     data["defaults"]["alerts"]["webhook_conn_id"] = WEBHOOK_CONN_ID
     data["defaults"].setdefault("exactly_once", {})["settle_seconds"] = SETTLE_S
-    for obj in data["objects"].values():
-        obj["schedules"] = {"full": None, "incremental": None}
-    data.setdefault("retry", {})["schedule"] = None
+    if not timetables:
+        for obj in data["objects"].values():
+            if obj.get("source", SOURCE_SALESFORCE) == SOURCE_SALESFORCE:  # an external object has no DAG
+                obj["schedules"] = {"full": None, "incremental": None}
+        data.setdefault("retry", {})["schedule"] = None
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -92,14 +98,16 @@ class AirflowStack:
 
     @classmethod
     @contextmanager
-    def running(cls, root: Path) -> Iterator[AirflowStack]:
+    def running(cls, root: Path, timetables: bool = False) -> Iterator[AirflowStack]:
         """Sandbox, webhook receiver and Airflow: their addresses are fixed in Airflow's env at start."""
         with start(root / "sandbox", accounts=ACCOUNTS, contacts=10, opportunities=10,
                    notion_window_requests=1200, notion_window_s=6, notion_latency_ms=0) as box, \
                 WebhookReceiver() as webhook:
             env = {**box.env(), f"AIRFLOW_CONN_{WEBHOOK_CONN_ID.upper()}": webhook.connection(WEBHOOK_TOKEN),
-                   "SF_NOTION_SYNC_CONFIG": str(_stack_config(root / "sync.yaml")),
-                   "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": str(RETRY_DELAY_CAP_S)}
+                   "SF_NOTION_SYNC_CONFIG": str(_stack_config(root / "sync.yaml", timetables)),
+                   "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": str(RETRY_DELAY_CAP_S),
+                   EXAMPLES_ENV: "1",  # dags/examples/ as well: the extending e2e runs them
+                   "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(not timetables)}
             with running_airflow(root / "airflow", env, DAG_IDS) as local:
                 yield cls(local, box, webhook)
 

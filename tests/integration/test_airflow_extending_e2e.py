@@ -10,10 +10,6 @@ the tickets refer to, which is the quickest sync DAG run that emits the Account 
 from __future__ import annotations
 
 import csv
-import os
-import signal
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -31,40 +27,6 @@ pytestmark = pytest.mark.airflow_e2e
 EXAMPLE = "sf_notion_example__helpdesk_tickets"
 FAST = "sf_notion_fast_lane"
 TICKETS_CSV = REPO_ROOT / "include" / "examples" / "helpdesk_tickets.csv"
-JOB_SCHEDULE = "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"
-
-
-def _restart_scheduler(airflow: LocalAirflow, env: dict[str, str]) -> None:
-    """Stop the stack's scheduler (no task runs between modules), start it on ``env``, and wait for its
-    first heartbeat, so that its start is not counted in the test."""
-    proc = airflow.processes["scheduler"]
-    os.killpg(proc.pid, signal.SIGTERM)  # its own session: the scheduler and the executor's workers
-    proc.wait(timeout=60)
-    stopped = datetime.now(UTC)
-    airflow.extra_env = env
-    airflow.start(["scheduler"])
-
-    def beating() -> bool:
-        beat = (airflow.api("GET", "/monitor/health").get("scheduler") or {}).get("latest_scheduler_heartbeat")
-        return bool(beat) and datetime.fromisoformat(beat) > stopped
-
-    poll(beating, "the restarted scheduler's heartbeat", 120)
-
-
-@pytest.fixture(scope="module")
-def asset_scheduling(airflow: LocalAirflow) -> Iterator[None]:
-    """The scheduler makes asset-triggered runs in the same step as cron runs, so a stack that turns cron
-    runs off with [scheduler] use_job_schedule=False turns these off too: for this module the scheduler
-    runs with it on (this module unpauses no DAG with a cron schedule), then as it was."""
-    before = dict(airflow.extra_env)
-    if before.get(JOB_SCHEDULE, "True").lower() != "false":
-        yield
-        return
-    _restart_scheduler(airflow, {**before, JOB_SCHEDULE: "True"})
-    try:
-        yield
-    finally:
-        _restart_scheduler(airflow, before)
 
 
 def _tickets() -> list[dict[str, str]]:
@@ -90,7 +52,7 @@ def _asset_triggered(airflow: LocalAirflow) -> list[dict[str, Any]]:
 
 
 def test_the_example_runs_green_after_an_account_sync_and_writes_the_tickets(airflow, airflow_sandbox,
-                                                                            airflow_stack, asset_scheduling) -> None:
+                                                                            airflow_stack) -> None:
     StateStore.from_url(airflow_stack.state_url).engine.dispose()  # the module's state database, migrated
     tickets = _tickets()
     accounts = sorted({t["account_id"] for t in tickets if t["account_id"]})

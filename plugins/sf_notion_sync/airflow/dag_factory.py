@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
+from sf_notion_sync.airflow.assets import FAST_LANE_ALIAS, object_asset, record_sync_event
 from sf_notion_sync.airflow.notifiers import SyncAlertNotifier
 from sf_notion_sync.airflow.operators import NOTION_POOL, NotionSyncOperator
 from sf_notion_sync.config import AlertSettings, ObjectConfig, SyncConfig, load_config
 from sf_notion_sync.notion.limiter import LANE_BULK, LANE_FAST
+
+if TYPE_CHECKING:
+    from sf_notion_sync.sync.resync import Resync
 
 OWNER = "data-engineering"
 RETRY_DAG_ID = "sf_notion_retry"
@@ -40,7 +44,7 @@ def _default_args(retries: int = 2) -> dict[str, Any]:
     }
 
 
-def _dag(dag_id: str, description: str, schedule: str | None, params: dict[str, Any], tags: list[str],
+def _dag(dag_id: str, description: str, schedule: Any, params: dict[str, Any], tags: list[str],
          doc_md: str, alerts: AlertSettings, max_active_runs: int = 1, retries: int = 2) -> DAG:
     """What every DAG of this package shares: owner, retries, no catchup, the failure alert."""
     return DAG(
@@ -90,11 +94,43 @@ def extract(object_name: str, mode: str, params: dict | None = None) -> dict[str
     from sf_notion_sync.sync import extract_to_staging
 
     params = dict(params or {})
+    resync = _resync(mode, params)
     with _sync_context(object_name) as ctx:
         limit = params.get("limit") or params.get("max_records") or None
-        if mode == "incremental" and not limit:
+        if mode == "incremental" and not limit and resync is None:
             limit = max(1, int(ctx.budget_rps * INCREMENTAL_RUN_BUDGET_SECONDS))
-        return extract_to_staging(ctx, mode=mode, limit=limit, record_ids=params.get("record_ids") or None)
+        return extract_to_staging(ctx, mode=mode, limit=limit, record_ids=params.get("record_ids") or None,
+                                  resync=resync)
+
+
+def _resync(mode: str, params: dict[str, Any]) -> Resync | None:
+    """The window this run re-syncs, or None for a live run: the data interval of a backfill run (or of
+    a run asked to `reprocess` it) of the incremental DAG; `modified_since`/`modified_before` of a full sync."""
+    from sf_notion_sync.sync.resync import Resync
+
+    force = bool(params.get("force"))
+    if mode == "full":
+        since, before = params.get("modified_since"), params.get("modified_before")
+        if not (since or before):
+            if force:
+                raise ValueError("Param force rewrites a bounded re-sync: set modified_since and/or modified_before")
+            return None
+        if params.get("reconcile"):
+            raise ValueError("Param reconcile needs every record, and modified_since/modified_before bound this "
+                             "run: clear one or the other")
+        return Resync.parse(since, before, force=force)
+    context = get_current_context()
+    if context["dag_run"].run_type != BACKFILL_RUN_TYPE and not params.get("reprocess"):
+        if force:
+            raise ValueError("Param force rewrites a re-sync: use it in a backfill, or with reprocess: true")
+        return None
+    if params.get("max_records"):
+        raise ValueError("a re-sync covers its whole data interval and never chains: clear max_records")
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise ValueError(f"run {context['dag_run'].run_id} has no data interval to reprocess: trigger it with a "
+                         "logical_date (and data_interval_start/data_interval_end), or run a backfill")
+    return Resync(start, end, force=force)
 
 
 @task(task_id="plan")
@@ -156,6 +192,7 @@ def finish(object_name: str) -> dict[str, Any]:
                                   max_attempts=ctx.config.defaults.retry.max_attempts)
     if alerts:
         summary["alerts"] = {"kinds": [a.kind for a in alerts], "sent": deliver(alerts, ctx.obj.alerts)}
+    record_sync_event(context, ctx.obj, summary)
     for key, value in summary.items():
         print(f"{key:<24} {value}")
     if failed:
@@ -179,6 +216,10 @@ def _sync_batches(object_name: str, batches: Any, priority_weight: int = 1, lane
 SWEEP_DESCRIPTION = ("In reconcile, trash the extra pages of records that have more than one (keeps the mapped, "
                      "else the oldest); costs one query per 100 pages plus one request per duplicate.")
 
+FORCE_PARAM = Param(False, type="boolean",
+                    description="Re-sync only: rewrite every record of the window, also those Notion holds "
+                                "unchanged (a repair after people edited pages by hand); one request per record.")
+
 FULL_SYNC_PARAMS = {
     "dry_run": Param(False, type="boolean", description="Build and validate every page, send no Notion write."),
     "limit": Param(None, type=["null", "integer"], minimum=1, description="Sync only the first N records."),
@@ -187,6 +228,12 @@ FULL_SYNC_PARAMS = {
     "reconcile": Param(False, type="boolean",
                        description="Trash Notion pages whose Salesforce record no longer exists."),
     "sweep_duplicates": Param(True, type="boolean", description=SWEEP_DESCRIPTION),
+    "modified_since": Param(None, type=["null", "string"], format="date-time",
+                            description="Bounded re-sync: only records whose SystemModstamp is at or after "
+                                        "this (UTC if no offset); moves no watermark."),
+    "modified_before": Param(None, type=["null", "string"], format="date-time",
+                             description="Bounded re-sync: only records whose SystemModstamp is before this."),
+    "force": FORCE_PARAM,
 }
 
 
@@ -200,7 +247,7 @@ def full_sync_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
         synced = _sync_batches(obj.name, batches)
         reconciled = reconcile(obj.name, extracted)
         checked >> extracted >> batches
-        synced >> reconciled >> finish(obj.name)
+        synced >> reconciled >> finish.override(outlets=[object_asset(obj)])(obj.name)
     return dag
 
 
@@ -213,18 +260,34 @@ INCREMENTAL_PARAMS = {
                          description="This run's share: at most this many changed records (default: the "
                                      f"budget x {INCREMENTAL_RUN_BUDGET_SECONDS} s); a larger backlog chains."),
     "sweep_duplicates": Param(False, type="boolean", description=SWEEP_DESCRIPTION),
+    "reprocess": Param(False, type="boolean",
+                       description="Re-sync the records whose SystemModstamp lies in this run's data interval "
+                                   "(as a backfill run does) instead of reading from the watermark."),
+    "force": FORCE_PARAM,
 }
+BACKFILL_RUN_TYPE = "backfill"
 
 
 @task.branch(task_id="chain")
 def chain(extracted: dict[str, Any], summary: dict[str, Any]) -> str | None:
     """The plan's queueable chaining: a backlog remains when the run hit its share of the budget;
-    go again at once, or after the budget reopens when this run was rate limited; else stop."""
+    go again at once, or after the budget reopens when this run was rate limited; else stop.
+    A re-sync (a backfill run) covers its window whole and never chains: the live chain owns the backlog."""
+    if extracted.get("resync"):
+        return None
     limit = extracted.get("limit")
     backlog = bool(limit) and extracted.get("staged", 0) - extracted.get("deleted", 0) >= limit
     if not backlog or summary.get("status") == "incomplete":
         return None
     return "wait_for_budget" if summary.get("rate_limited_429s") else "trigger_next"
+
+
+def _intervals(cron: str | None) -> Any:
+    """A cron schedule as contiguous data intervals [previous fire, this fire), whatever
+    `create_cron_data_intervals` says: a backfill run re-syncs its interval, so intervals must tile time."""
+    from airflow.sdk import CronDataIntervalTimetable
+
+    return None if cron is None else CronDataIntervalTimetable(cron, timezone="UTC")
 
 
 def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
@@ -234,13 +297,13 @@ def incremental_dag(obj: ObjectConfig, config: SyncConfig) -> DAG:
 
     dag_id = f"sf_notion_incremental__{obj.name.lower()}"
     with _dag(dag_id, f"Incremental sync of Salesforce {obj.name} changes and deletes into Notion",
-              obj.schedules.incremental, INCREMENTAL_PARAMS, ["incremental", obj.name],
+              _intervals(obj.schedules.incremental), INCREMENTAL_PARAMS, ["incremental", obj.name],
               INCREMENTAL_DOC.format(object=obj.name, pool=NOTION_POOL), obj.alerts) as dag:
         checked = preflight(obj.name)
         extracted = extract(obj.name, "incremental")
         batches = plan(obj.name, config.defaults.max_map_length)
         synced = _sync_batches(obj.name, batches)
-        summary = finish(obj.name)
+        summary = finish.override(outlets=[object_asset(obj)])(obj.name)
         checked >> extracted >> batches
         synced >> reconcile(obj.name, extracted) >> summary
         decision = chain(extracted, summary)
@@ -302,15 +365,13 @@ def retry_dag(config: SyncConfig) -> DAG:
               config.retry.schedule, RETRY_PARAMS, ["retry"], RETRY_DOC.format(pool=NOTION_POOL),
               _all_recipients(config)) as dag:
         purge_usage(config.defaults.usage.retention_days)
-        for obj in config.objects.values():
-            if not obj.enabled:
-                continue
+        for obj in config.salesforce_objects():
             with TaskGroup(group_id=obj.name.lower()):
                 staged = stage_due(obj.name)
                 batches = plan(obj.name, config.defaults.max_map_length)
                 synced = _sync_batches(obj.name, batches, priority_weight=5)
                 staged >> batches
-                synced >> finish(obj.name)
+                synced >> finish.override(outlets=[object_asset(obj)])(obj.name)
     return dag
 
 
@@ -334,7 +395,7 @@ def fast_lane_dag(config: SyncConfig) -> DAG:
     """Given records now: several runs at once, batches ahead of bulk ones in the pool, and requests
     ahead of bulk ones in the budget (up to the fast lane's cap), so a full sync running meanwhile does
     not starve it, and leaves it nothing idle when there is no fast-lane work."""
-    objects = sorted(name for name, obj in config.objects.items() if obj.enabled)
+    objects = sorted(obj.name for obj in config.salesforce_objects())
     params = {
         "object": Param(objects[0] if objects else "", type="string", enum=objects or [""],
                         description="The Salesforce object the Ids belong to."),
@@ -347,7 +408,7 @@ def fast_lane_dag(config: SyncConfig) -> DAG:
         batches = plan(FAST_LANE_OBJECT, config.defaults.max_map_length)
         synced = _sync_batches(FAST_LANE_OBJECT, batches, priority_weight=FAST_LANE_PRIORITY, lane=LANE_FAST)
         stage_records() >> batches
-        synced >> finish(FAST_LANE_OBJECT)
+        synced >> finish.override(outlets=[FAST_LANE_ALIAS])(FAST_LANE_OBJECT)
     return dag
 
 
@@ -355,10 +416,9 @@ def build_dags(config: SyncConfig | None = None) -> dict[str, DAG]:
     """Every DAG the config asks for, by dag_id (for a DAG file's `globals().update(...)`)."""
     config = config or load_config()
     dags: dict[str, DAG] = {}
-    for obj in config.objects.values():
-        if obj.enabled:
-            for dag in (full_sync_dag(obj, config), incremental_dag(obj, config)):
-                dags[dag.dag_id] = dag
+    for obj in config.salesforce_objects():
+        for dag in (full_sync_dag(obj, config), incremental_dag(obj, config)):
+            dags[dag.dag_id] = dag
     dags[RETRY_DAG_ID] = retry_dag(config)
     dags[FAST_LANE_DAG_ID] = fast_lane_dag(config)
     return dags
@@ -375,7 +435,17 @@ new records get an intent row before the create, so a dead worker never causes a
 **Params:** `dry_run` (validate, no writes) · `limit` (first N records) · `batch_size` (override
 the sizer) · `reconcile` (trash pages whose record is gone) · `sweep_duplicates` (on by default: in
 reconcile, trash the extra pages of a record that has more than one, keeping the mapped or oldest;
-one query per 100 pages plus one request per duplicate; each one is in `sync_log` and alerted).
+one query per 100 pages plus one request per duplicate; each one is in `sync_log` and alerted) ·
+`modified_since` / `modified_before` (a bounded re-sync, below) · `force` (with them: rewrite every
+record of the window, also unchanged ones).
+
+**Not backfilled.** A full sync reads every record as it is now, whatever its run's data interval,
+so a backfill would repeat the same full read once per interval. For a bounded re-sync, trigger it
+with `modified_since` and/or `modified_before`: only records whose SystemModstamp lies in
+[since, before) are read, those Notion holds unchanged cost no request (all of them are rewritten
+with `force`), a newer version written meanwhile is never overwritten, no watermark moves, and
+deletes in the window are applied while getDeleted still covers it (15 days), else the summary's
+`deletes` says they were not checked. A bounded run never reconciles (it does not see every record).
 
 Failed records land in `sync_log` and are retried by `sf_notion_retry`. The `finish` task logs the
 summary: counts, duration, achieved Notion requests/s, and the share of the budget used (requests ÷
@@ -395,7 +465,17 @@ slot held) until the Notion budget reopens.
 
 **Params:** `dry_run` · `max_records` (this run's share) · `record_ids` (just these Ids; for
 "now", trigger `sf_notion_fast_lane` instead: it does not queue behind this DAG's runs) ·
-`sweep_duplicates` (off by default: the full sync's duplicate sweep, in this run's reconcile).
+`sweep_duplicates` (off by default: the full sync's duplicate sweep, in this run's reconcile) ·
+`reprocess` · `force` (below).
+
+**Backfills.** A backfill run (`airflow backfill create --dag-id <this DAG> --from-date ... --to-date
+...`, or the UI's Backfill button), or a run with an explicit data interval and `reprocess: true`,
+re-syncs exactly the records whose SystemModstamp lies in its data interval [start, end): read from
+Salesforce (Bulk API 2.0 above the threshold), written only where they differ from what Notion was
+last sent (everything with `force: true`, a repair after hand edits), in the same pool and budget as
+the live chain. It never moves the watermark or the deletes cursor, never chains, and never writes an
+older version over a newer one the live chain wrote meanwhile. Deletes in the interval are applied
+while getDeleted still covers it (15 days); otherwise the summary's `deletes` says "not checked".
 """
 
 

@@ -328,6 +328,14 @@ class StateStore:
         with write_connection(self.engine) as conn:
             conn.execute(stmt, rows)
 
+    def claim_intent(self, object_name: str, sf_id: str, run_id: str, at: datetime | None = None) -> bool:
+        """Write the record's create intent unless one is open (another run is creating its page): the
+        claim and the check are one statement, so two runs never both create it."""
+        stmt = self._insert(_intent).values(object_name=object_name, sf_id=sf_id, run_id=run_id,
+                                            created_at=at or utcnow())
+        with write_connection(self.engine) as conn:
+            return conn.execute(stmt.on_conflict_do_nothing(index_elements=["object_name", "sf_id"])).rowcount == 1
+
     def clear_intents(self, object_name: str, sf_ids: Iterable[str]) -> int:
         count = 0
         with write_connection(self.engine) as conn:

@@ -130,6 +130,12 @@ class RecordWriter:
                 self._skip(record.sf_id, failure)
             return
         payload = _payload(record)
+        resync = self.ctx.resync
+        if resync is not None and resync.superseded(entry, record):  # a newer live write wins
+            log.info("%s %s: Notion holds a newer version than this re-sync's; left as is", self.ctx.object_name,
+                     record.sf_id)
+            self._skip(record.sf_id, failure)
+            return
         if entry is not None and not entry.trashed and self._unchanged(entry, record):
             self._skip(record.sf_id, failure)
             return
@@ -146,14 +152,23 @@ class RecordWriter:
             log.info("%s: %s", self.ctx.object_name, note)
         if entry is not None:
             self._update(record, entry, payload[PROPERTIES_KEY])
-        elif not known.intent:  # with an intent, an earlier create may have gone through: resolve()
-            self.create(record)
+        # with an intent (or one another run claimed since _known read), a create may have gone through: resolve()
+        elif not known.intent and self._claim(record):
+            self.create(record, claimed=True)
 
     def _unchanged(self, entry: RecordMapEntry, record: StagedRecord) -> bool:
-        return entry.content_hash == record.content_hash and entry.mapping_version == self.ctx.mapping_version
+        """Notion holds this content (as this package last wrote it; a re-sync with ``force`` rewrites it)."""
+        forced = self.ctx.resync is not None and self.ctx.resync.force
+        return not forced and entry.content_hash == record.content_hash and entry.mapping_version == self.ctx.mapping_version
 
     def _same_input(self, failure: LogEntry, record: StagedRecord) -> bool:
         return failure.sf_system_modstamp == record.system_modstamp and failure.mapping_version == self.ctx.mapping_version
+
+    def _claim(self, record: StagedRecord) -> bool:
+        """No other run (a live run beside a backfill) started this record's create since ``_known`` read."""
+        if self.ctx.dry_run:
+            return True
+        return self.ctx.store.claim_intent(self.ctx.object_name, record.sf_id, self.ctx.run_id, at=self.ctx.clock())
 
     def _skip(self, sf_id: str, failure: LogEntry | None) -> None:
         self.tally.skipped += 1
@@ -174,13 +189,15 @@ class RecordWriter:
             self._baseline = (self._client.totals.attempts, self._client.totals.rate_limited)
         return self._client
 
-    def create(self, record: StagedRecord) -> None:
-        """Send a page create behind a committed intent; an unknown outcome keeps the intent."""
+    def create(self, record: StagedRecord, *, claimed: bool = False) -> None:
+        """Send a page create behind a committed intent (``claimed``: _claim just wrote it); an unknown
+        outcome keeps the intent."""
         if self.ctx.dry_run:
             self.tally.created += 1
             return
         obj = self.ctx.obj
-        self.ctx.store.write_intents(obj.name, [record.sf_id], self.ctx.run_id, at=self.ctx.clock())
+        if not claimed:
+            self.ctx.store.write_intents(obj.name, [record.sf_id], self.ctx.run_id, at=self.ctx.clock())
         self._writes += 1
         try:
             result = self.client.create_page(
