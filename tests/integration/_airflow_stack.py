@@ -30,6 +30,7 @@ from sf_notion_sync.sandbox.run import Sandbox, ensure_databases, start
 from tests.integration._webhook import WebhookReceiver
 
 ACCOUNTS = 1000
+BULK_THRESHOLD = 500
 """Enough for the exactly-once module's 5% fault shares to bite tens of times."""
 WEBHOOK_CONN_ID = "alert_webhook"
 WEBHOOK_TOKEN = "airflow-e2e-webhook-token"
@@ -80,6 +81,8 @@ def _stack_config(path: Path, timetables: bool = False) -> Path:
     data = yaml.safe_load(config_path().read_text())
     data["defaults"]["alerts"]["webhook_conn_id"] = WEBHOOK_CONN_ID
     data["defaults"].setdefault("exactly_once", {})["settle_seconds"] = SETTLE_S
+    # a full sync of the stack's Accounts reads them by Bulk 2.0 (as a large object is), smaller runs by REST
+    data["objects"]["Account"].setdefault("extraction", {})["bulk_threshold"] = BULK_THRESHOLD
     if not timetables:
         for obj in data["objects"].values():
             if obj.get("source", SOURCE_SALESFORCE) == SOURCE_SALESFORCE:  # an external object has no DAG
@@ -131,6 +134,14 @@ class AirflowStack:
         states = "&".join(f"state={s}" for s in ACTIVE_TASK_STATES)
         poll(lambda: not api("GET", f"/dags/~/dagRuns/~/taskInstances?{states}&limit=1")["total_entries"],
              "no active task after failing the runs", timeout)
+
+    def salesforce_config(self, settings: dict) -> dict:
+        """PATCH the Salesforce emulator's behaviour knobs (a reset keeps them); returns them all."""
+        box = self.sandbox
+        response = httpx.patch(f"{box.salesforce_url}/_sandbox/config", json=settings, timeout=30,
+                               verify=ssl.create_default_context(cafile=box.ca_bundle))
+        response.raise_for_status()
+        return response.json()
 
     def _reset_sandbox(self) -> None:
         box = self.sandbox

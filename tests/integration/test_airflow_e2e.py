@@ -66,6 +66,26 @@ def test_full_sync_defers_on_retry_after_then_completes(airflow, airflow_sandbox
     assert len(pages) == summary["created"]
 
 
+def test_bulk_extraction_across_a_session_expiry(airflow, airflow_sandbox, airflow_stack: AirflowStack, tmp_path):
+    """The org's sessions time out (2 s) sooner than its Bulk job runs (3 s): the extract task logs in
+    again (the sandbox connection holds OAuth client credentials besides its session id) and goes on
+    polling the same job, so the sync ends with every record once."""
+    airflow_stack.fresh(tmp_path)
+    before = airflow_stack.salesforce_config({})
+    airflow_stack.salesforce_config({"session_timeout_s": 2, "min_job_seconds": 3})
+    try:
+        run_id = airflow.trigger(DAG_ID)
+        assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"
+    finally:
+        airflow_stack.salesforce_config({k: before[k] for k in ("session_timeout_s", "min_job_seconds")})
+    extracted = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/extract/xcomEntries/return_value")
+    assert [e["mode"] for e in extracted["value"]["extract"]] == ["bulk"], extracted["value"]
+    summary = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/finish/xcomEntries/return_value")["value"]
+    assert (summary["total"], summary["created"], summary["failed"]) == (ACCOUNTS, ACCOUNTS, 0)
+    pages = _page_ids_by_sf_id(airflow_sandbox)
+    assert len(pages) == ACCOUNTS and all(len(ids) == 1 for ids in pages.values())
+
+
 def test_second_full_sync_sends_no_notion_write(airflow, airflow_sandbox):
     assert airflow.wait_for_run(DAG_ID, airflow.trigger(DAG_ID), timeout=400) == "success"  # whatever ran before
     since = time.time()

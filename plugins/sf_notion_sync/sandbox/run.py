@@ -17,7 +17,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class Sandbox:
     """The emulator's budget per token: notion_window_requests per notion_window_s (window mode, 0 =
     unlimited), or notion_rate with notion_burst when started in the older GCRA mode."""
     notion_window_s: float = 0.0
+    salesforce_login: dict[str, str] = field(default_factory=dict)
+    """OAuth client-credentials extras with which a worker logs in again once the session expires."""
 
     def env(self) -> dict[str, str]:
         notion: dict[str, Any] = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
@@ -77,7 +79,8 @@ class Sandbox:
         elif self.notion_rate > 0:  # our budget = the emulator's rate, with a smaller burst than it allows
             notion["extra"] = {"budget_rate": self.notion_rate, "budget_burst": max(1, self.notion_burst // 2)}
         salesforce = {"conn_type": "salesforce",
-                      "extra": {"instance_url": self.salesforce_url, "session_id": self.session_id}}
+                      "extra": {"instance_url": self.salesforce_url, "session_id": self.session_id,
+                                **self.salesforce_login}}
         return {
             "AIRFLOW_CONN_NOTION_DEFAULT": json.dumps(notion),
             "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
@@ -135,8 +138,10 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     try:
         with notion.serve(host, notion_port) as n_server, sf.serve(host, salesforce_port) as s_server:
             databases = ensure_databases(n_server.url, NOTION_TOKEN, config or load_config())
+            login = {k: v for k, v in s_server.relogin_connection["extra"].items()
+                     if k not in ("instance_url", "session_id", "version")}
             yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases,
-                          **_budget_fields(notion.config))
+                          **_budget_fields(notion.config), salesforce_login=login)
     finally:
         sf.close()
         notion.close()
