@@ -144,6 +144,30 @@ def test_duplicates_trashed_per_run_and_per_object(store):
     assert "Duplicates trashed" in page and "data-duplicates" in page
 
 
+def test_sync_log_reads_use_the_dashboard_indexes(store):
+    """At a million sync_log rows a table scan or a sort of every open row took over 1 s
+    (benchmarks/bench_scale.py): the counts read the covering index, the failures the partial one."""
+    from sqlalchemy import event
+
+    from sf_notion_sync.ui import queries
+
+    seed(store, datetime.now(UTC))
+    statements = []
+
+    def capture(_conn, _cursor, sql, params, *_):
+        statements.append((sql, params))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    queries.runs(store)
+    queries.failures(store)
+    event.remove(store.engine, "before_cursor_execute", capture)
+    with store.engine.connect() as conn:
+        plans = {sql: " | ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+                 for sql, params in statements if "FROM sync_log" in sql}
+    assert any("COVERING INDEX ix_sync_log_object_name_status_operation" in plan for plan in plans.values()), plans
+    assert any("INDEX ix_sync_log_open_updated" in plan and "TEMP B-TREE" not in plan for plan in plans.values()), plans
+
+
 def test_each_section_has_its_endpoint_with_bounded_parameters(client):
     assert [len(o["runs"]) for o in client.get("/api/runs", params={"per_object": 1}).json()["objects"]] == [1, 1]
     assert len(client.get("/api/failures", params={"limit": 2}).json()["latest_failures"]) == 2

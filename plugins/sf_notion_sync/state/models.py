@@ -162,6 +162,10 @@ class SyncLog(Base):
         ),
         Index(None, "status", "next_retry_at"),
         Index(None, "run_id"),
+        # the dashboard: counts by object and status in one index pass; the newest open rows
+        Index(None, "object_name", "status", "operation"),
+        Index("ix_sync_log_open_updated", "updated_at", "id", sqlite_where=OPEN_LOG_WHERE,
+              postgresql_where=OPEN_LOG_WHERE),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

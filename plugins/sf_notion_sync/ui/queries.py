@@ -11,15 +11,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import case, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from sf_notion_sync.state.dedupe_log import OP_DEDUPE
 from sf_notion_sync.state.models import (
-    STATUS_DEAD,
-    STATUS_FAILED,
-    STATUS_PENDING,
-    STATUS_RATE_LIMITED,
+    OPEN_LOG_WHERE,
     Base,
     SyncLog,
     SyncRun,
@@ -34,7 +31,6 @@ MAX_FAILURES = 200
 USAGE_HOURS = 24
 MAX_USAGE_HOURS = 24 * 14
 MESSAGE_CHARS = 500
-OPEN_STATUSES = (STATUS_PENDING, STATUS_FAILED, STATUS_RATE_LIMITED, STATUS_DEAD)
 RUN_RUNNING = "running"  # what StateStore.start_run sets
 
 _log = SyncLog.__table__
@@ -84,15 +80,16 @@ def runs(store: StateStore, now: datetime | None = None, per_object: int = RUNS_
     and the newest runs, with live progress while running."""
     now = now or utcnow()
     counts: dict[str, dict[str, int]] = {}
+    duplicates: dict[str, int] = {}
+    # one pass over the covering index (object_name, status, operation), not a scan of sync_log per figure
+    dedupes = func.sum(case((_log.c.operation == OP_DEDUPE, 1), else_=0))
     with store.engine.connect() as conn:
         grouped = conn.execute(
-            select(_log.c.object_name, _log.c.status, func.count()).group_by(_log.c.object_name, _log.c.status)
+            select(_log.c.object_name, _log.c.status, func.count(), dedupes).group_by(_log.c.object_name, _log.c.status)
         )
-        for object_name, status, n in grouped:
+        for object_name, status, n, trashed in grouped:
             counts.setdefault(object_name, {})[status] = n
-        duplicates = dict(conn.execute(
-            select(_log.c.object_name, func.count()).where(_log.c.operation == OP_DEDUPE).group_by(_log.c.object_name)
-        ).all())  # fmt: skip
+            duplicates[object_name] = duplicates.get(object_name, 0) + int(trashed)
         names = set(conn.execute(select(_run.c.object_name).distinct()).scalars()) | set(counts)
     objects = [
         {
@@ -157,10 +154,11 @@ def _run_dict(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
 
 def failures(store: StateStore, limit: int = LATEST_FAILURES) -> dict[str, Any]:
     """The most recently touched open sync_log rows (Pending: a create's outcome is unknown until a
-    settled lookup; Failed, Rate Limited, Dead)."""
+    settled lookup; Failed, Rate Limited, Dead). Open is written as the partial index ix_sync_log_open_updated
+    says it (every status but Success), so the newest come from it without sorting every open row."""
     query = (
         select(_log)
-        .where(_log.c.status.in_(OPEN_STATUSES))
+        .where(OPEN_LOG_WHERE)
         .order_by(_log.c.updated_at.desc(), _log.c.id.desc())
         .limit(max(1, min(limit, MAX_FAILURES)))
     )
