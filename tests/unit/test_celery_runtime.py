@@ -79,10 +79,8 @@ def test_limiter_budget_is_kept_in_the_brokers_redis(local):
     assert (redis["host"], redis["port"], f"/{redis['schema']}") == (broker.hostname, broker.port, broker.path)
 
 
-@pytest.mark.xfail(strict=True, reason="docker-compose.yaml names no Redis connection for the limiter yet "
-                                       "(its notion connection comes from .env); see the Celery runtime note")
 def test_compose_keeps_the_limiter_in_redis_too():
-    assert "AIRFLOW_CONN_REDIS_DEFAULT" in COMPOSE_ENV
+    assert COMPOSE_ENV["AIRFLOW_CONN_REDIS_DEFAULT"] == "redis://redis:6379/1"
 
 
 def test_pools_and_state_migrations_as_compose_init():

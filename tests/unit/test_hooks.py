@@ -7,7 +7,7 @@ import json
 import pytest
 from airflow.models.connection import Connection
 
-from sf_notion_sync.airflow.hooks import NotionHook, settings_from_connection
+from sf_notion_sync.airflow.hooks import NotionHook, redis_url, settings_from_connection
 from sf_notion_sync.notion import constants
 
 TOKEN = "ntn_secret_value_123"
@@ -114,3 +114,15 @@ def test_missing_connection_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("AIRFLOW_CONN_NOTION_MISSING", raising=False)
     with pytest.raises(Exception, match="notion_missing"):
         _ = NotionHook("notion_missing").settings
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("redis://redis:6379/1", "redis://redis:6379/1"),
+    ('{"conn_type": "redis", "host": "cache", "port": 6380, "password": "p@ss", "extra": {"db": 2}}',
+     "redis://:p%40ss@cache:6380/2"),
+    ('{"conn_type": "redis", "host": "cache"}', "redis://cache:6379/0"),
+])
+def test_redis_url_from_the_connections_fields_not_its_extras(uri, expected):
+    conn = Connection.from_json(uri, conn_id="redis_default") if uri.startswith("{") else \
+        Connection(conn_id="redis_default", uri=uri)
+    assert redis_url(conn) == expected

@@ -190,7 +190,7 @@ class NotionHook(BaseHook):
         if settings.limiter_backend == "sql":
             kwargs["engine"] = SyncStateHook(self.sync_state_conn_id).engine
         elif settings.limiter_backend == "redis":
-            kwargs["redis_url"] = self.get_connection(settings.redis_conn_id or "redis_default").get_uri()
+            kwargs["redis_url"] = redis_url(self.get_connection(settings.redis_conn_id or "redis_default"))
         else:
             kwargs["pool_slots"] = self.pool_slots
         return build_limiter(settings.token, **kwargs)
@@ -292,3 +292,15 @@ def salesforce_client(conn_id: str = "salesforce_default"):
 
     first = SalesforceHook(salesforce_conn_id=conn_id, session_id=extras.get("session_id") or None).get_conn()
     return SalesforceSession(first, log_in if salesforce_can_log_in(conn) else None, conn_id=conn_id)
+
+
+def redis_url(conn: Any) -> str:
+    """``redis://[:password@]host:port/db`` from a `redis` connection's fields: ``get_uri()`` would append
+    the extras the Redis form writes (``{"db": 1}``) as a query redis-py refuses. The database is the
+    extra ``db``, else the schema, else 0."""
+    from urllib.parse import quote
+
+    extras = conn.extra_dejson or {}
+    db = extras.get("db", conn.schema or 0)
+    auth = f":{quote(conn.password, safe='')}@" if conn.password else ""
+    return f"redis://{auth}{conn.host or '127.0.0.1'}:{conn.port or 6379}/{int(db)}"
