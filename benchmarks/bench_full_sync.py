@@ -2,7 +2,7 @@
 requests per record; then the same with a fast-lane sync every few seconds, timed request -> page written.
 
 Run: .venv/bin/python benchmarks/bench_full_sync.py [--accounts 10000] [--window-requests 600]
-     [--window-s 10] [--workers 4] [--more-workers 6] [--fast-every 5] [--scenario both|bulk|fast]
+     [--window-s 10] [--workers 4] [--more-workers 6 8] [--fast-every 5] [--scenario both|bulk|fast]
 The Notion emulator counts `--window-requests` per `--window-s` per token (window mode) with its latency
 scaled like the window (250 ms x 10/60 ≈ 42 ms): time runs 60/window_s times faster than at Notion's
 real budget. The sync runs as the full-sync DAG does (preflight -> extract -> plan -> batches on
@@ -12,10 +12,11 @@ phase's wall time ÷ (N ÷ budget rate); 429s ÷ requests by reason; requests pe
 then an unchanged re-run, which must write nothing. Also shown, not a goal: the busiest window-length
 span of the log ÷ budget (the emulator stamps a request after its simulated latency, whose jitter, up
 to ~0.1 s, time scaling does not shrink, while the limiter's slack shrinks to 0.1 s at a 10 s window),
-the workers' share of time asleep for a slot (near 0: the workers, not the budget, set the pace) and
-the mean latency the emulator served. Time scaling shrinks the latency but not the engine's own work per
-request (~10-15 ms), so a worker's round trip is ~1.25 x the latency here but ~1.05 x at Notion's real
-one: the bulk scenario runs again with `--more-workers` to show the budget, not the workers, bounding it.
+the Notion clients' share of time asleep for a slot (near 0: the workers, not the budget, set the
+pace) and the mean latency the emulator served. Time scaling shrinks the latency but not the engine's
+own work per request (~10-15 ms), so a round trip is ~1.25 x the latency here but ~1.05 x at Notion's
+real one; each batch keeps `budget.in_flight` requests in flight (2 at 600 per window on 4 slots).
+`--more-workers 6 8` runs the bulk scenario again with more workers.
 Fast scenario: a fresh sandbox, the same full sync, and every `--fast-every` s one Account changes in
 Salesforce and is synced at once in the fast lane (re-read, plan, sync_batch: the fast-lane DAG's tasks).
 Its latency is normalised to the real budget: the Notion part (sync_batch) × 60/window_s, the Salesforce
@@ -85,7 +86,8 @@ def full_sync(context: Any, run_id: str, workers: int, syncing: threading.Event 
     # how long the batches' clients slept for a slot: near 0, the workers, not the budget, set the pace
     waited = sum(c.totals.waited_s for c in context.clients[known_clients:] if c.lane == LANE_BULK)
     return {**summary, "run_from": run_from, "sync_from": sync_from, "sync_to": sync_to, "run_to": time.time(),
-            "workers": workers, "slot_wait_share": round(waited / (workers * (sync_to - sync_from)), 4)}
+            "workers": workers, "in_flight": context(run_id).budget.in_flight,
+            "slot_wait_share": round(waited / (len(context.clients) - known_clients) / (sync_to - sync_from), 4)}
 
 
 def busiest_span(log: list[dict[str, Any]], seconds: float) -> int:
@@ -120,7 +122,7 @@ def figures(box: Any, budget: Any, run: dict[str, Any], records: int) -> dict[st
         "limited_by_reason": limited,
         "requests_per_record": round(sum(not is_limited(r) for r in whole) / max(1, records), 4),
         "busiest_window_use": round(busiest_span(served, budget.window_s) / budget.requests, 4),
-        "workers": run["workers"], "slot_wait_share": run["slot_wait_share"],
+        "workers": run["workers"], "in_flight": run["in_flight"], "slot_wait_share": run["slot_wait_share"],
         "mean_latency_ms": round(statistics.fmean(r["latency_ms"] for r in served), 1) if served else None,
         "summary_budget_use": run["budget_use"], "summary_rate_limited_by_reason": run["rate_limited_by_reason"],
     }
@@ -232,7 +234,7 @@ def main() -> int:
     parser.add_argument("--window-requests", type=int, default=600, help="Notion budget per window (real: 180 or 600)")
     parser.add_argument("--window-s", type=float, default=10.0, help="the window (real: 60 s; shorter scales time)")
     parser.add_argument("--workers", type=int, default=4, help="parallel batches (pool notion_api slots)")
-    parser.add_argument("--more-workers", type=int, nargs="*", default=[6],
+    parser.add_argument("--more-workers", type=int, nargs="*", default=[],
                         help="bulk scenario again with these worker counts (shows whether the workers set the pace)")
     parser.add_argument("--fast-every", type=float, default=5.0, help="seconds between fast-lane syncs")
     parser.add_argument("--fast-lane-share", type=float, default=None, help="the fast lane's cap (default 0.2)")
