@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import (
 
 from sf_notion_sync.sandbox.datagen import is_valid_id
 from sf_notion_sync.sandbox.salesforce_emulator import SalesforceEmulator
+from tests.integration._salesforce import control
 
 ACCOUNTS = 2300  # more than one 2,000-record REST page
 
@@ -50,13 +51,6 @@ def hook(server, monkeypatch):
 @pytest.fixture
 def sf(hook) -> Salesforce:
     return hook.get_conn()
-
-
-def control(server, method: str, path: str, **body) -> dict:
-    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body or None,
-                                verify=server.ca_bundle, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def test_tls_verifies_with_the_bundle_and_fails_without(server, monkeypatch):

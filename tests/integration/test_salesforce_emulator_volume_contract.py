@@ -23,6 +23,7 @@ from simple_salesforce.exceptions import (
 )
 
 from sf_notion_sync.sandbox.salesforce_emulator import SalesforceEmulator
+from tests.integration._salesforce import control
 
 ACCOUNTS = 2300
 T0 = datetime(2026, 6, 1, 12, 0, 20, tzinfo=UTC)  # 20 s into a minute, on purpose
@@ -43,13 +44,6 @@ def sf(server):
     client = Salesforce(instance_url=server.url, session_id=server.session_id, version=server.api_version)
     yield client
     client.session.close()  # idle keep-alive connections would hold the emulator's shutdown
-
-
-def control(server, method: str, path: str, **body) -> dict:
-    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body or None,
-                                verify=server.ca_bundle, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def bulk_job(server, query: str, operation: str = "query") -> requests.Response:

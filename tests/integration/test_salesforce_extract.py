@@ -18,12 +18,12 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 
 from sf_notion_sync.salesforce import soql
 from sf_notion_sync.salesforce.extract import DeletedWindowMissed, deleted_since, extract, updated_ids_since
 from sf_notion_sync.salesforce.limits import SalesforceBudgetExceeded, check_budget, salesforce_usage
 from sf_notion_sync.sandbox.salesforce_emulator import DEFAULT_SESSION_ID, SalesforceEmulator
+from tests.integration._salesforce import control
 
 ACCOUNTS = 3000  # more than one 2,000-record REST page
 FIELDS = [
@@ -61,13 +61,6 @@ def sf(server, monkeypatch):
     client = _hook_sf(server, monkeypatch)
     yield client
     client.session.close()  # idle keep-alive connections would hold the emulator's shutdown
-
-
-def control(server, method: str, path: str, **body) -> dict:
-    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body or None,
-                                verify=server.ca_bundle, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def _as_datetime(stamp: str) -> datetime:

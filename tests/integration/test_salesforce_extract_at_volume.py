@@ -19,6 +19,7 @@ from sf_notion_sync.salesforce import soql
 from sf_notion_sync.salesforce.extract import DeletedWindowMissed, deleted_since, extract, updated_ids_since
 from sf_notion_sync.salesforce.session import SalesforceSession, SessionExpiredError
 from sf_notion_sync.sandbox.salesforce_emulator import SalesforceEmulator
+from tests.integration._salesforce import control
 
 ACCOUNTS = 2500
 T0 = datetime(2026, 6, 1, 12, 0, 20, tzinfo=UTC)
@@ -34,13 +35,6 @@ def server(tmp_path, monkeypatch):
         yield running
     soql.clear_describe_cache()
     emu.close()
-
-
-def control(server, method: str, path: str, **body) -> dict:
-    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body or None,
-                                verify=server.ca_bundle, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def _login(server) -> Salesforce:
