@@ -366,11 +366,11 @@ def test_defer_and_resume_from_cursor(sandbox: Sandbox) -> None:
     outcome = sync_batch(ctx, batch)
     assert not outcome.done and 10 < outcome.wait_seconds <= 31
     # each of the batch's parts resumes where the pause stopped it: the part that met the 429 at its
-    # first record, the others at most a request further (theirs were in flight)
+    # first record; the others wherever the pause reached them (how far they got is up to the threads)
     parts = ctx.budget.in_flight
     assert parts > 1 and len(outcome.next_cursor) == parts and outcome.next_cursor[0] == 0
-    starts = [i * ACCOUNTS // parts for i in range(parts)]
-    assert all(start <= at <= start + 1 for start, at in zip(starts, outcome.next_cursor, strict=True))
+    bounds = [(i * ACCOUNTS // parts, (i + 1) * ACCOUNTS // parts) for i in range(parts)]
+    assert all(start <= at <= end for (start, end), at in zip(bounds, outcome.next_cursor, strict=True))
     assert outcome.counts.rate_limited_429s == 1
     ctx.close()  # the deferring task ends: its 429 reaches the run, by reason
     resumed = BatchOutcome.from_dict(json.loads(json.dumps(outcome.to_dict())))
