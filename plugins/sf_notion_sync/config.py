@@ -172,6 +172,8 @@ class ObjectConfig:
     modified_field: str | None = "SystemModstamp"
     """The record key of its last-change time: a record that failed validation is re-sent once it moves."""
     deleted_field: str | None = "IsDeleted"
+    realtime: bool = False
+    """Change Data Capture events (Pub/Sub API) drive the fast lane for this object (sf_notion_realtime)."""
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -545,7 +547,8 @@ class _Validator:
         if external:
             allowed, id_key = common | {"id_property", "id_field", "modified_field"}, "id_property"
         else:
-            allowed = common | {"salesforce_id_property", "where", "schedules", "delete_policy", "extraction"}
+            allowed = common | {"salesforce_id_property", "where", "schedules", "delete_policy", "extraction",
+                                "realtime"}
             id_key = "salesforce_id_property"
         data = self.mapping(raw, at, allowed, {"database_id", id_key, "properties"})
         database_id = self.value(data, at, "database_id", str, "") or ""
@@ -573,6 +576,8 @@ class _Validator:
         object_alerts = self.mapping(data.get("alerts"), (*at, "alerts"), {"emails"})
         extra_emails = self.emails(object_alerts, (*at, "alerts"))
         keys = {"source": source}
+        if not external:
+            keys["realtime"] = self.value(data, at, "realtime", bool, False)
         if external:  # no deletes: a record the source stops sending keeps its page
             keys.update(id_field=self.value(data, at, "id_field", str, "id"),
                         modified_field=self.value(data, at, "modified_field", str, None), deleted_field=None)
