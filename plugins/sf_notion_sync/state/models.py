@@ -293,3 +293,52 @@ class StagingRecord(Base):
     is_deleted: Mapped[bool] = _flag()
     payload: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- the operator's view (issue 15; read and written by state/run_metrics.py) ---------------------
+
+
+class SyncRunMinute(Base):
+    """What one run did in one minute (UTC), added up from every batch: records done, Notion requests
+    and 429s, with the budget and the budget's keys (token fingerprints, never the token)."""
+
+    __tablename__ = "sync_run_minute"
+    __table_args__ = (Index(None, "minute"),)
+
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    object_name: Mapped[str] = mapped_column(String(80))
+    records: Mapped[int] = _zero()
+    notion_requests: Mapped[int] = _zero()
+    rate_limited_429s: Mapped[int] = _zero()
+    budget_rps: Mapped[float | None]
+    budget_key: Mapped[str | None] = mapped_column(String(128))
+    workspace_key: Mapped[str | None] = mapped_column(String(128))
+
+
+class SyncLossyChange(Base):
+    """One value Notion got shortened or cleared for one record in one run (properties.PropertyWarning)."""
+
+    __tablename__ = "sync_lossy_change"
+    __table_args__ = (Index(None, "run_id", "property_name", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(250))
+    object_name: Mapped[str] = mapped_column(String(80))
+    sf_id: Mapped[str] = mapped_column(String(18))
+    property_name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class PreflightSchema(Base):
+    """The Notion data source's properties (name -> type) as the object's last preflight read them."""
+
+    __tablename__ = "preflight_schema"
+
+    object_name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    data_source_id: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[str] = mapped_column(Text)
+    problems: Mapped[str] = mapped_column(Text)
+    checked_at: Mapped[datetime]
