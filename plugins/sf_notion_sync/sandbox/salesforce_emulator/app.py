@@ -36,6 +36,7 @@ from .describe import describe, describe_global
 from .errors import SalesforceError, not_found
 from .formats import csv_chunks, json_record
 from .limits import ApiUsage
+from .pubsub import ChangeEventBus
 from .replication import Replication
 from .sessions import Sessions
 from .soql import parse
@@ -104,6 +105,7 @@ class SalesforceApp:
         self.sessions = Sessions(settings.session_id, self.clock, session_timeout_s)
         self.replication = Replication(gen, store, self.clock)
         self.bulk = BulkJobs(store, min_job_seconds)
+        self.change_events = ChangeEventBus(self.clock)  # the Pub/Sub API's change events (pubsub/)
         self.short_batches = False
         self.control = SandboxControl(self)
         self.cursors = CursorCache()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ..datagen import make_id
 from ..datagen.schema import object_def
 from .errors import SalesforceError
+from .pubsub.control import ChangeEventControl
 from .replication import parse_time
 
 if TYPE_CHECKING:
@@ -18,11 +19,13 @@ if TYPE_CHECKING:
 class SandboxControl:
     def __init__(self, app: SalesforceApp) -> None:
         self.app = app
+        self.change_events = ChangeEventControl(app.change_events)
 
     def routes(self) -> list[tuple[str, object, list[str]]]:
         return [("mutate", self.mutate, ["POST"]), ("config", self.config, ["GET", "PATCH"]),
                 ("reset", self.reset, ["POST"]), ("expire_sessions", self.expire_sessions, ["POST"]),
-                ("purge_deletes", self.purge_deletes, ["POST"]), ("stats", self.stats, ["GET"])]
+                ("purge_deletes", self.purge_deletes, ["POST"]), ("stats", self.stats, ["GET"]),
+                *self.change_events.routes()]
 
     def mutate(self, req: Req) -> dict:
         body = req.json()
@@ -37,7 +40,9 @@ class SandboxControl:
             counts[kind] = value
         result = self.app.store.overlay.mutate(self.app.gen, obj.name, same_timestamp=bool(body.get("same_timestamp")),
                                                now_ms=self.app.clock.ms(), **counts)
-        return {"object": obj.name, **{k: [make_id(obj.key_prefix, i) for i in v] for k, v in result.items()}}
+        ids = {k: [make_id(obj.key_prefix, i) for i in v] for k, v in result.items()}
+        self.app.change_events.publish_mutation(obj, ids, lambda record_id: self.app.store.find(obj.name, record_id))
+        return {"object": obj.name, **ids}
 
     def config(self, req: Req) -> dict:
         """GET the behaviour knobs; PATCH any of them (see `_configure`)."""
@@ -88,6 +93,7 @@ class SandboxControl:
         self.app.cursors.clear()
         self.app.usage.set(used=0)
         self.app.replication.reset()
+        self.app.change_events.reset()
         self.app.sessions.renew_default()
         return {"reset": True}
 
