@@ -31,7 +31,7 @@ def sandbox_process(state_dir: Path, *options: str, startup_s: float = STARTUP_S
     with open(state_dir / "sandbox.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sf_notion_sync.cli", "sandbox", "--notion-port", str(free_port()),
-             "--salesforce-port", str(free_port()), "--state-dir", str(state_dir), "--print-env-file", str(env_file),
+             "--salesforce-port", str(free_port()), "--pubsub-port", str(free_port()), "--state-dir", str(state_dir), "--print-env-file", str(env_file),
              *options],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -71,6 +71,8 @@ class Sandbox:
     notion_window_s: float = 0.0
     salesforce_login: dict[str, str] = field(default_factory=dict)
     """OAuth client-credentials extras with which a worker logs in again once the session expires."""
+    pubsub_endpoint: str = ""
+    """host:port of the emulated Pub/Sub API (change events), the connection's extra `pubsub_endpoint`."""
 
     def env(self) -> dict[str, str]:
         notion: dict[str, Any] = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
@@ -80,7 +82,8 @@ class Sandbox:
             notion["extra"] = {"budget_rate": self.notion_rate, "budget_burst": max(1, self.notion_burst // 2)}
         salesforce = {"conn_type": "salesforce",
                       "extra": {"instance_url": self.salesforce_url, "session_id": self.session_id,
-                                **self.salesforce_login}}
+                                **self.salesforce_login,
+                                **({"pubsub_endpoint": self.pubsub_endpoint} if self.pubsub_endpoint else {})}}
         return {
             "AIRFLOW_CONN_NOTION_DEFAULT": json.dumps(notion),
             "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
@@ -110,7 +113,7 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
           notion_rate: float | None = None, notion_burst: int | None = None, notion_latency_ms: float | None = None,
           daily_limit: int = 100_000, host: str = "127.0.0.1", config: SyncConfig | None = None,
           reset: bool = False, notion_query_lag_s: float = 0.0, notion_window_requests: int | None = None,
-          notion_window_s: float | None = None) -> Iterator[Sandbox]:
+          notion_window_s: float | None = None, pubsub_port: int = 0) -> Iterator[Sandbox]:
     """Both emulators in background threads, with the Notion databases created.
 
     The Notion budget is notion_window_requests per notion_window_s per token (defaults: Notion's 180
@@ -120,6 +123,7 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     from .notion_emulator import NotionEmulator
     from .notion_emulator.config import DEFAULT_WINDOW_S
     from .salesforce_emulator import SalesforceEmulator
+    from .salesforce_emulator.pubsub import serve_emulator_pubsub
 
     root = Path(state_dir).resolve()  # the CA bundle path is read by processes in other directories
     if reset:
@@ -136,12 +140,13 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     sf = SalesforceEmulator(state_dir=root / "salesforce", accounts=accounts, contacts=contacts,
                             opportunities=opportunities, seed=seed, daily_limit=daily_limit)
     try:
-        with notion.serve(host, notion_port) as n_server, sf.serve(host, salesforce_port) as s_server:
+        with notion.serve(host, notion_port) as n_server, sf.serve(host, salesforce_port) as s_server, \
+                serve_emulator_pubsub(sf, host, pubsub_port) as p_server:
             databases = ensure_databases(n_server.url, NOTION_TOKEN, config or load_config())
             login = {k: v for k, v in s_server.relogin_connection["extra"].items()
                      if k not in ("instance_url", "session_id", "version")}
             yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases,
-                          **_budget_fields(notion.config), salesforce_login=login)
+                          **_budget_fields(notion.config), salesforce_login=login, pubsub_endpoint=p_server.endpoint)
     finally:
         sf.close()
         notion.close()
@@ -179,12 +184,13 @@ def run(args: argparse.Namespace) -> int:
         with start(args.state_dir, args.notion_port, args.salesforce_port, args.accounts, args.contacts,
                    args.opportunities, args.seed, args.notion_rate, args.notion_burst, args.notion_latency_ms,
                    args.daily_limit, reset=args.reset, notion_window_requests=args.notion_window_requests,
-                   notion_window_s=args.notion_window_s) as sandbox:
+                   notion_window_s=args.notion_window_s, pubsub_port=args.pubsub_port) as sandbox:
             lines = sandbox.env_lines()
             if args.print_env_file:
                 Path(args.print_env_file).write_text(lines)
             print(f"Notion emulator:     {sandbox.notion_url}", flush=True)
             print(f"Salesforce emulator: {sandbox.salesforce_url}", flush=True)
+            print(f"Pub/Sub API (gRPC):  {sandbox.pubsub_endpoint}", flush=True)
             for obj, ids in sandbox.databases.items():
                 print(f"Notion database {obj + ':':<13} {ids['database_id']}", flush=True)
             print("# settings to use (export these):", flush=True)
@@ -203,6 +209,7 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("--notion-port", type=int, default=8701)
     p.add_argument("--salesforce-port", type=int, default=8702)
+    p.add_argument("--pubsub-port", type=int, default=8703, help="the Salesforce emulator's Pub/Sub API (gRPC)")
     p.add_argument("--accounts", type=int, default=1000)
     p.add_argument("--contacts", type=int, default=None, help="default: 2 x accounts")
     p.add_argument("--opportunities", type=int, default=None, help="default: = accounts")
