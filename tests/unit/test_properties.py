@@ -8,6 +8,10 @@ import pytest
 from sf_notion_sync.notion.constants import MAX_EMAIL, MAX_PHONE, MAX_TEXT_CONTENT, MAX_URL
 from sf_notion_sync.notion.errors import PropertyValueError
 from sf_notion_sync.notion.properties import (
+    KIND_OPTIONS_CAPPED,
+    KIND_RELATIONS_CAPPED,
+    KIND_TRUNCATED,
+    KIND_URL_SCHEME,
     TRUNCATION_MARKER,
     build_properties,
     build_property,
@@ -55,6 +59,7 @@ def test_text_past_100_items_is_truncated_with_marker_and_warning():
     assert len(parts) == 100
     assert parts[-1].endswith(TRUNCATION_MARKER) and len(parts[-1]) <= MAX_TEXT_CONTENT
     assert len(warnings) == 1 and warnings[0].record_id == REC and "truncated" in warnings[0].message
+    assert warnings[0].kind == KIND_TRUNCATED and warnings[0].lossy
 
 
 def test_empty_and_none_text():
@@ -88,14 +93,14 @@ def test_multi_select_from_multipicklist_and_cap():
     at = build("multi_select", ";".join(f"v{i}" for i in range(100)), warnings)
     assert len(at["multi_select"]) == 100 and not warnings
     past = build("multi_select", ";".join(f"v{i}" for i in range(101)), warnings)
-    assert len(past["multi_select"]) == 100 and len(warnings) == 1
+    assert len(past["multi_select"]) == 100 and [w.kind for w in warnings] == [KIND_OPTIONS_CAPPED]
 
 
 def test_relation_cap():
     warnings = []
     ids = [f"{i:032x}" for i in range(101)]
     assert len(build("relation", ids[:100], warnings)["relation"]) == 100 and not warnings
-    assert len(build("relation", ids, warnings)["relation"]) == 100 and len(warnings) == 1
+    assert len(build("relation", ids, warnings)["relation"]) == 100 and [w.kind for w in warnings] == [KIND_RELATIONS_CAPPED]
 
 
 def test_dates():
@@ -143,7 +148,7 @@ def test_url_limits():
         build("url", base + "a" * (MAX_URL - len(base) + 1))
     warnings = []
     assert build("url", "www.example.com", warnings) == {"url": "https://www.example.com"}
-    assert "no scheme" in warnings[0].message
+    assert "no scheme" in warnings[0].message and warnings[0].kind == KIND_URL_SCHEME and not warnings[0].lossy
     for bad in ("javascript:alert(1)", "https://exa mple.com", "https://nohost"):
         with pytest.raises(PropertyValueError):
             build("url", bad)

@@ -9,6 +9,7 @@ import pytest
 
 from sf_notion_sync.config import load_config
 from sf_notion_sync.notion.constants import MAX_RICH_TEXT_ITEMS, MAX_TEXT_CONTENT
+from sf_notion_sync.notion.properties import KIND_TRUNCATED, KIND_URL_SCHEME
 from sf_notion_sync.state.db import make_engine, upgrade
 from sf_notion_sync.state.rows import RecordMapEntry
 from sf_notion_sync.state.store import StateStore
@@ -82,8 +83,8 @@ def test_cut_values_are_warnings_and_normalised_ones_notes(builder: RecordBuilde
     [staged] = builder.stage([contact(Website="www.example.com", Description=too_long)])
     [warning] = staged.payload[WARNINGS_KEY]
     [note] = staged.payload[NOTES_KEY]
-    assert "003X" in warning and "'Notes'" in warning and "truncated" in warning
-    assert "'Website'" in note and "https://" in note
+    assert warning["kind"] == KIND_TRUNCATED and warning["property"] == "Notes" and "truncated" in warning["message"]
+    assert note == {"kind": KIND_URL_SCHEME, "property": "Website", "message": "URL had no scheme; https:// added"}
     [plain] = builder.stage([contact(Website="https://www.example.com", Description=too_long)])
     assert plain.content_hash == staged.content_hash  # the notes are not part of what is written
 
@@ -94,3 +95,11 @@ def test_mapping_version_is_part_of_the_hash(builder: RecordBuilder, tmp_path: P
     ctx = builder.ctx
     other = SyncContext(load_config(tmp_path / "sync.yaml"), "Contact", ctx.store, object(), object(), "run")
     assert RecordBuilder(other).stage([contact()])[0].content_hash != before
+
+
+def test_an_unsynced_relation_is_a_note_not_a_log_line(builder: RecordBuilder, caplog) -> None:
+    with caplog.at_level("INFO"):
+        [staged] = builder.stage([contact(AccountId="001UNSYNCED")])
+    [note] = staged.payload[NOTES_KEY]
+    assert note["kind"] == "relation_not_synced" and note["property"] == "Account" and "001UNSYNCED" in note["message"]
+    assert not caplog.records  # counted by the batch, one line per kind

@@ -2,7 +2,7 @@
 
 Limits are enforced here, before a request, so a record fails with a clear reason instead of a
 400 from Notion. What is shortened is reported as a ``PropertyWarning`` in the result (the engine
-records it in sync_log); what cannot be sent raises ``PropertyValueError`` unless the policy
+counts it per batch and keeps the lossy ones per record, state/run_metrics.py); what cannot be sent raises ``PropertyValueError`` unless the policy
 ``on_invalid="null"`` asks to clear that property instead (also reported). Values themselves are
 never put in messages: they may be personal data.
 """
@@ -44,15 +44,25 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _PHONE = re.compile(r"^[0-9+()\-.\s/x#*extEXT]+$")
 
 
+KIND_TRUNCATED = "text_truncated"
+KIND_OPTIONS_CAPPED = "options_capped"
+KIND_RELATIONS_CAPPED = "relations_capped"
+KIND_CLEARED = "invalid_cleared"
+"""A value Notion would reject, cleared under ``on_invalid="null"`` (made by the engine from ``nulled``)."""
+KIND_URL_SCHEME = "url_scheme_added"
+
+
 @dataclass(frozen=True)
 class PropertyWarning:
-    """A value changed on its way to Notion. ``lossy``: data was cut (truncated, capped), not only
-    normalised (a scheme added), so the sync logs it as a warning rather than a note."""
+    """A value changed on its way to Notion, of a ``kind`` (the KIND_* above) the sync counts by.
+    ``lossy``: data was cut (truncated, capped), not only normalised (a scheme added), so the sync
+    keeps it per record for the dashboard rather than only counting it."""
 
     record_id: str | None
     property_name: str
     message: str
     lossy: bool = True
+    kind: str = KIND_TRUNCATED
 
     def __str__(self) -> str:
         return f"record {self.record_id or '?'}, property {self.property_name!r}: {self.message}"
@@ -71,11 +81,11 @@ class _Ctx:
     def __init__(self, record_id: str | None, name: str, ptype: str, warnings: list[PropertyWarning]) -> None:
         self.record_id, self.name, self.ptype, self.warnings = record_id, name, ptype, warnings
 
-    def warn(self, message: str) -> None:
-        self.warnings.append(PropertyWarning(self.record_id, self.name, message))
+    def warn(self, kind: str, message: str) -> None:
+        self.warnings.append(PropertyWarning(self.record_id, self.name, message, kind=kind))
 
-    def note(self, message: str) -> None:
-        self.warnings.append(PropertyWarning(self.record_id, self.name, message, lossy=False))
+    def note(self, kind: str, message: str) -> None:
+        self.warnings.append(PropertyWarning(self.record_id, self.name, message, lossy=False, kind=kind))
 
     def invalid(self, problem: str, limit: str | None = None) -> PropertyValueError:
         return PropertyValueError(
@@ -118,7 +128,7 @@ def _rich_text(value: Any, ctx: _Ctx) -> list[dict[str, Any]]:
         kept = chunks[:MAX_RICH_TEXT_ITEMS]
         kept[-1] = _split_text(kept[-1], MAX_TEXT_CONTENT - len(TRUNCATION_MARKER))[0] + TRUNCATION_MARKER
         limit = MAX_TEXT_CONTENT * MAX_RICH_TEXT_ITEMS
-        ctx.warn(f"text of {_utf16_len(text)} characters truncated to {limit} (limit {MAX_RICH_TEXT_ITEMS} x {MAX_TEXT_CONTENT})")
+        ctx.warn(KIND_TRUNCATED, f"text of {_utf16_len(text)} characters truncated to {limit} (limit {MAX_RICH_TEXT_ITEMS} x {MAX_TEXT_CONTENT})")
         chunks = kept
     return [{"type": "text", "text": {"content": chunk}} for chunk in chunks]
 
@@ -200,7 +210,7 @@ def build_multi_select(value: Any, ctx: _Ctx) -> dict[str, Any]:
     items = value.split(";") if isinstance(value, str) else list(value or [])
     names = list(dict.fromkeys(n for n in (str(i).strip() for i in items) if n))
     if len(names) > MAX_MULTI_SELECT:
-        ctx.warn(f"{len(names)} options capped to {MAX_MULTI_SELECT} (limit {MAX_MULTI_SELECT} items)")
+        ctx.warn(KIND_OPTIONS_CAPPED, f"{len(names)} options capped to {MAX_MULTI_SELECT} (limit {MAX_MULTI_SELECT} items)")
         names = names[:MAX_MULTI_SELECT]
     return {"multi_select": [{"name": _option_name(n, ctx)} for n in names]}
 
@@ -210,7 +220,7 @@ def build_relation(value: Any, ctx: _Ctx) -> dict[str, Any]:
     items = value.split(";") if isinstance(value, str) else list(value or [])
     ids = list(dict.fromkeys(i for i in (str(v).strip() for v in items) if i))
     if len(ids) > MAX_RELATIONS:
-        ctx.warn(f"{len(ids)} relations capped to {MAX_RELATIONS} (limit {MAX_RELATIONS} items)")
+        ctx.warn(KIND_RELATIONS_CAPPED, f"{len(ids)} relations capped to {MAX_RELATIONS} (limit {MAX_RELATIONS} items)")
         ids = ids[:MAX_RELATIONS]
     return {"relation": [{"id": i} for i in ids]}
 
@@ -263,7 +273,7 @@ def build_url(value: Any, ctx: _Ctx) -> dict[str, Any]:
     url = str(value).strip()
     if "://" not in url and not url.lower().startswith("mailto:"):
         url = "https://" + url
-        ctx.note("URL had no scheme; https:// added")
+        ctx.note(KIND_URL_SCHEME, "URL had no scheme; https:// added")
     if len(url) > MAX_URL:
         raise ctx.invalid(f"URL is {len(url)} characters", limit=f"{MAX_URL} characters")
     parts = urlsplit(url)

@@ -12,11 +12,16 @@ one part, a list for several) and how long to wait, so the operator can defer to
 (holding no worker slot) and call again with the cursor. After the last record, the batch settles the
 creates whose outcome is unknown (sync/intents.py); a cursor past every part's end resumes into that
 step alone.
+
+While it runs, a progress thread logs a line at a steady interval and feeds the run's per-minute
+metrics (sync/progress.py); values changed on the way are logged once per kind at the end
+(sync/changes.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,10 +30,14 @@ from typing import Any
 from sf_notion_sync.notion.errors import DeferRequested
 from sf_notion_sync.state.rows import BatchInfo, Counters, StagedRecord
 
+from .changes import ChangeTally
 from .context import SyncContext
 from .iterutil import chunked
 from .outcome import BatchOutcome, Cursor
+from .progress import BatchProgress
 from .writer import RecordWriter
+
+log = logging.getLogger(__name__)
 
 CHUNK = 200
 """Records whose map entries, intents and open failures are read with one query each."""
@@ -64,16 +73,24 @@ def sync_batch(
         store.start_batch(run_id, index, now=ctx.clock())
 
     began = time.monotonic()
-    writers = _write(ctx, run_id, parts, allow_defer)
-    wait = max((p.wait for p in parts if p.wait is not None), default=None)
-    if wait is None:  # every record written: settle the unknown creates
-        settling = writers[0]
-        try:
-            settling.resolve(_with_open_intents(ctx, run_id, first, last), resume_seq=last + 1)
-        except DeferRequested as exc:
-            wait = exc.wait_seconds
-        finally:
-            settling.flush()
+    contexts = [ctx] + [dataclasses.replace(ctx) for _ in parts[1:]]
+    writers = [RecordWriter(c, allow_defer=allow_defer) for c in contexts]
+    with BatchProgress(ctx, index, last - first + 1, prior.processed if prior else 0, writers,
+                       ctx.progress_interval_s):
+        _write(contexts, writers, run_id, parts)
+        wait = max((p.wait for p in parts if p.wait is not None), default=None)
+        if wait is None:  # every record written: settle the unknown creates
+            settling = writers[0]
+            try:
+                settling.resolve(_with_open_intents(ctx, run_id, first, last), resume_seq=last + 1)
+            except DeferRequested as exc:
+                wait = exc.wait_seconds
+            finally:
+                settling.flush()
+    changes = ChangeTally()
+    for writer in writers:
+        changes.merge(writer.changes)
+    changes.log(log, ctx.object_name, f"batch {index}")
     counts = _carried(prior)
     for writer in writers:
         counts.add(writer.tally)
@@ -122,15 +139,13 @@ def _cursor(parts: list[_Part]) -> Cursor:
     return starts[0] if len(starts) == 1 else starts
 
 
-def _write(ctx: SyncContext, run_id: str, parts: list[_Part], allow_defer: bool) -> list[RecordWriter]:
-    """Write every part, each on its own thread and Notion client; the first part uses ``ctx`` itself.
-    Extra contexts are closed here (their 429s reach the run); the first error is raised once all
-    parts have stopped and flushed."""
-    contexts = [ctx] + [dataclasses.replace(ctx) for _ in parts[1:]]
-    writers = [RecordWriter(c, allow_defer=allow_defer) for c in contexts]
+def _write(contexts: list[SyncContext], writers: list[RecordWriter], run_id: str, parts: list[_Part]) -> None:
+    """Write every part, each on its own thread, writer and context (Notion client); the first part
+    uses the batch's context itself. Extra contexts are closed here (their 429s reach the run); the
+    first error is raised once all parts have stopped and flushed."""
     if len(parts) == 1:
         _write_part(writers[0], run_id, parts[0])
-        return writers
+        return
     try:
         with ThreadPoolExecutor(len(parts), thread_name_prefix="batch-part") as pool:
             futures = [pool.submit(_write_part, w, run_id, p) for w, p in zip(writers, parts, strict=True)]
@@ -139,7 +154,6 @@ def _write(ctx: SyncContext, run_id: str, parts: list[_Part], allow_defer: bool)
     finally:
         for extra in contexts[1:]:
             extra.close()
-    return writers
 
 
 def _write_part(writer: RecordWriter, run_id: str, part: _Part) -> None:

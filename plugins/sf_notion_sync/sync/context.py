@@ -23,6 +23,7 @@ from sf_notion_sync.notion.schema import resolve_data_source_id
 from sf_notion_sync.state.store import StateStore, utcnow
 
 from .budget import NotionBudget
+from .progress import interval_from_env
 from .resync import Resync
 
 KIND_FULL = "full"
@@ -53,6 +54,8 @@ class SyncContext:
     """How a short wait passes (settling unknown creates); tests pass a fake clock's."""
     budget: NotionBudget = field(default_factory=NotionBudget)
     """The token's budget as the connection sets it (the glue reads it once, with the pool's slots)."""
+    progress_interval_s: float = field(default_factory=interval_from_env)
+    """Seconds between a batch's progress lines (sync/progress.py; env SF_NOTION_SYNC_PROGRESS_INTERVAL_S)."""
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _limited_before: Counter[str] = field(default_factory=Counter, init=False, repr=False)
     _resync: Resync | None | object = field(default=_UNREAD, init=False, repr=False)

@@ -10,27 +10,26 @@ object's ``id_field``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sf_notion_sync.notion.errors import PropertyValueError
-from sf_notion_sync.notion.properties import build_properties, build_property, content_hash
+from sf_notion_sync.notion.properties import KIND_CLEARED, build_properties, build_property, content_hash
 from sf_notion_sync.state.rows import StagedRecord
 from sf_notion_sync.transforms import TRANSFORM_FAILED, TransformFailed
 
+from .changes import KIND_RELATION_PENDING, change
 from .context import SyncContext
 from .timeutil import parse_sf_datetime
-
-log = logging.getLogger(__name__)
 
 ERROR_KEY = "error"
 PROPERTIES_KEY = "properties"
 WARNINGS_KEY = "warnings"
-"""Values Notion gets cut short (truncated, capped, cleared): logged as warnings when written."""
+"""Values Notion gets cut short (truncated, capped, cleared), as sync.changes dicts: kept per record
+when written, and counted in the batch's log."""
 NOTES_KEY = "notes"
-"""Values only normalised on the way (a URL scheme added): logged as information."""
+"""Values only normalised on the way (a URL scheme added), as sync.changes dicts: counted in the log."""
 INVALID_PROPERTY = "invalid_property"
 
 
@@ -91,6 +90,7 @@ class RecordBuilder:
         obj = self.ctx.obj
         sf_id = record[obj.id_field]
         payload: dict[str, Any]
+        pending: list[dict[str, str]] = []
         try:
             if isinstance(values, tuple):
                 name, failure = values
@@ -103,8 +103,8 @@ class RecordBuilder:
                 if value:
                     values[prop.name] = page = pages.get(prop.related_object or "", {}).get(value)
                     if page is None:
-                        log.info("%s %s: related %s %s is not synced yet; %r left empty",
-                                 self.ctx.object_name, sf_id, prop.related_object, value, prop.name)
+                        pending.append(change(KIND_RELATION_PENDING, prop.name,
+                                              f"related {prop.related_object} {value} is not synced yet; left empty"))
             built = build_properties(values, self.types, record_id=sf_id, on_invalid=self.ctx.on_invalid)
         except PropertyValueError as exc:
             code = TRANSFORM_FAILED if isinstance(exc.__cause__, TransformFailed) else INVALID_PROPERTY
@@ -114,8 +114,9 @@ class RecordBuilder:
             id_property = self.ctx.obj.salesforce_id_property
             properties[id_property] = build_property("rich_text", sf_id, property_name=id_property, record_id=sf_id)
             payload = {PROPERTIES_KEY: properties}
-            lost = [str(w) for w in built.warnings if w.lossy] + [str(e) for e in built.nulled]
-            notes = [str(w) for w in built.warnings if not w.lossy]
+            lost = [change(w.kind, w.property_name, w.message) for w in built.warnings if w.lossy]
+            lost += [change(KIND_CLEARED, e.property_name or "?", str(e)) for e in built.nulled]
+            notes = pending + [change(w.kind, w.property_name, w.message) for w in built.warnings if not w.lossy]
             if lost:
                 payload[WARNINGS_KEY] = lost
             if notes:

@@ -33,6 +33,7 @@ from sf_notion_sync.notion.errors import DeferRequested, ErrorKind, NotionApiErr
 from sf_notion_sync.state.rows import Counters, Failure, LogEntry, RecordMapEntry, StagedRecord
 
 from .backoff import retry_delay
+from .changes import ChangeTally
 from .context import SyncContext
 from .intents import IntentResolver
 from .mapping import ERROR_KEY, NOTES_KEY, PROPERTIES_KEY, WARNINGS_KEY
@@ -72,6 +73,8 @@ class RecordWriter:
         self._writes = 0
         self._sent: dict[str, str] = {}
         """Records whose create this writer sent without learning the outcome -> the content hash sent."""
+        self.changes = ChangeTally()
+        """Values changed on the way to Notion (sync/changes.py); the lossy ones are stored at flush."""
 
     # --- the public loop ----------------------------------------------------------------------------
 
@@ -106,11 +109,29 @@ class RecordWriter:
         if self._unsent_intents:
             store.clear_intents(name, self._unsent_intents)
         self._record_failures()
+        lossy = self.changes.take_pending()
+        if lossy and not self.ctx.dry_run:
+            store.record_lossy_changes(lossy, now=self.ctx.clock())
         if self._resolved:
             store.record_success(name, self._resolved, now=self.ctx.clock())
         self._map, self._created, self._trashed, self._failures = [], [], [], []
         self._resolved, self._unsent_intents, self._writes = set(), set(), 0
         self._count_requests()
+
+    def progress(self) -> tuple[int, int, int]:
+        """Records done, and Notion requests and 429s so far, the unflushed ones too (read by the
+        batch's progress thread: sync/progress.py)."""
+        requests, limited = self.tally.notion_requests, self.tally.rate_limited_429s
+        if self._client is not None:
+            requests += self._client.totals.attempts - self._baseline[0]
+            limited += self._client.totals.rate_limited - self._baseline[1]
+        return self.tally.processed, requests, limited
+
+    def budget_keys(self) -> tuple[str | None, str | None]:
+        """The limiter keys (token fingerprints) of this writer's budget, once it has a Notion client."""
+        if self._client is None:
+            return None, None
+        return self._client.limiter.key, self._client.limiter.workspace_key
 
     # --- decisions ----------------------------------------------------------------------------------
 
@@ -146,10 +167,8 @@ class RecordWriter:
             error = payload[ERROR_KEY]
             self._fail(record, OP_UPDATE if entry else OP_CREATE, error["code"], error["message"], fatal=True)
             return
-        for warning in payload.get(WARNINGS_KEY, ()):  # cut short on the way: said where it is written
-            log.warning("%s: %s", self.ctx.object_name, warning)
-        for note in payload.get(NOTES_KEY, ()):
-            log.info("%s: %s", self.ctx.object_name, note)
+        for key, lossy in ((WARNINGS_KEY, True), (NOTES_KEY, False)):  # counted; the batch logs one line a kind
+            self.changes.add(self.ctx.run_id, self.ctx.object_name, record.sf_id, payload.get(key, ()), lossy=lossy)
         if entry is not None:
             self._update(record, entry, payload[PROPERTIES_KEY])
         # with an intent (or one another run claimed since _known read), a create may have gone through: resolve()
