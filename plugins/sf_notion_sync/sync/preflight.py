@@ -11,6 +11,7 @@ from typing import Any
 from sf_notion_sync.notion.errors import NotionApiError, SchemaMismatchError
 from sf_notion_sync.notion.schema import check_schema
 from sf_notion_sync.salesforce.soql import COMPOUND_TYPES, UnknownFieldError, describe_object
+from sf_notion_sync.state.run_metrics import PreflightSeen
 
 from .context import SyncContext
 
@@ -29,6 +30,7 @@ def preflight(ctx: SyncContext) -> dict[str, Any]:
     obj = ctx.obj
     problems = salesforce_problems(ctx)
     data_source_id = None
+    properties: dict[str, Any] = {}
     try:
         data_source_id = ctx.data_source()
         properties = ctx.notion_client().retrieve_data_source(data_source_id).data.get("properties") or {}
@@ -37,6 +39,9 @@ def preflight(ctx: SyncContext) -> dict[str, Any]:
         problems += exc.problems
     except NotionApiError as exc:  # a missing database or no access is one more problem to list
         problems.append(f"Notion database {obj.database_id}: {exc}")
+    # what was seen, for the dashboard's configuration page (mapping beside the data source's schema)
+    ctx.store.record_preflight(PreflightSeen(obj.name, data_source_id, {n: (p or {}).get("type") for n, p in
+                                                                        properties.items()}, problems, ctx.clock()))
     if problems:
         raise PreflightError(obj.name, problems)
     return {"object": obj.name, "data_source_id": data_source_id, "mapping_version": ctx.mapping_version,
