@@ -11,6 +11,7 @@ import pytest
 from sf_notion_sync.notion.properties import KIND_CLEARED, KIND_URL_SCHEME
 from sf_notion_sync.sync.progress import eta_seconds
 from tests.integration.test_sync_engine_e2e import (  # noqa: F401 - sandbox is a fixture
+    ACCOUNT_DB,
     Sandbox,
     _invalid_email,
     make_store,
@@ -58,6 +59,9 @@ def test_progress_lines_at_the_interval_and_changes_once_per_kind(sandbox: Sandb
     assert sum(m["records"] for m in minutes) == 100
     assert sum(m["notion_requests"] for m in minutes) == summary["notion_requests"]
     assert store.lossy_summary("run-progress") == []  # a scheme added loses nothing: counted, not kept
+    seen = store.last_preflight("Account")  # what the configuration page puts beside the mapping
+    assert seen.properties == {name: spec["type"] for name, spec in ACCOUNT_DB.items()} and seen.problems == []
+    assert seen.data_source_id == sandbox.data_source_id
 
 
 def test_each_lossy_change_is_kept_per_record(sandbox: Sandbox, caplog) -> None:  # noqa: F811
