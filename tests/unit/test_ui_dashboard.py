@@ -9,11 +9,37 @@ from importlib.metadata import entry_points
 import pytest
 from fastapi.testclient import TestClient
 
+from sf_notion_sync.config import load_config
 from sf_notion_sync.state.rows import Counters, Failure, UsageDelta
+from sf_notion_sync.state.run_metrics import LossyChange, MinuteDelta, PreflightSeen
 from sf_notion_sync.state.store import StateStore
 from sf_notion_sync.ui.app import authorize, create_app
 
 TOKEN = "secret_dashboard_test_token"
+BUDGET_KEY = "notion:0123456789abcdef"
+PREFLIGHT_SEEN = {"Name": "title", "Industry": "rich_text", "Salesforce Id": "rich_text", "Rating": "number"}
+PREFLIGHT_PROBLEM = "property 'Industry' is rich_text, the mapping needs select"
+CONFIG = """
+defaults:
+  batch_size: {min: 20, max: 500}
+  alerts: {emails: [ops@example.com], thresholds: {record_failures: 4}}
+objects:
+  Account:
+    database_id: "00000000000000000000000000000001"
+    salesforce_id_property: Salesforce Id
+    delete_policy: trash
+    schedules: {incremental: "*/10 * * * *"}
+    properties:
+      Name: {field: Name, type: title}
+      Industry: {field: Industry, type: select}
+      Website: {field: Website, type: url}
+  Contact:
+    enabled: false
+    database_id: "00000000000000000000000000000002"
+    salesforce_id_property: Salesforce Id
+    properties:
+      Name: {field: Name, type: title}
+"""
 
 
 def seed(store: StateStore, now: datetime) -> None:
@@ -38,6 +64,15 @@ def seed(store: StateStore, now: datetime) -> None:
     store.finish_batch("inc-2", 0, "done", Counters(processed=300, updated=250, skipped=50, notion_requests=250),
                        seconds=80, now=now - timedelta(seconds=20))
     store.start_batch("inc-2", 1, now=now - timedelta(seconds=20))
+    for ago, records, limited in ((80, 100, 0), (40, 140, 2), (0, 120, 0)):  # 360 done in 100 s: 3.6 records/s
+        store.add_run_minute(MinuteDelta("inc-2", "Account", now - timedelta(seconds=ago), records, records + limited,
+                                         limited, 3.0, BUDGET_KEY, None))
+    store.record_lossy_changes(
+        [LossyChange("inc-2", "Account", f"001A0000000000{i}AAA", "Description", "text_truncated",
+                     "text of 250000 characters truncated to 200000 (limit 100 x 2000)") for i in range(4)]
+        + [LossyChange("inc-2", "Account", "001A00000000009AAA", "Tags", "options_capped",
+                       "130 options capped to 100 (limit 100 items)")], now=now)
+    store.record_preflight(PreflightSeen("Account", "ds-account", PREFLIGHT_SEEN, [PREFLIGHT_PROBLEM], now))
 
     store.start_run("full-3", "sf_notion_full_sync__contact", "Contact", "full", budget_rps=3.0, now=start)
     store.add_run_counters("full-3", Counters(processed=90, created=80, skipped=9, failed=1, notion_requests=72))
@@ -80,16 +115,23 @@ def store(state_url):
     store.engine.dispose()
 
 
-def client_for(store_factory) -> TestClient:
-    app = create_app(store_factory)
+def client_for(store_factory, config_path=None) -> TestClient:
+    app = create_app(store_factory, **({"config_loader": lambda: load_config(config_path)} if config_path else {}))
     app.dependency_overrides[authorize] = lambda: None
     return TestClient(app)
 
 
 @pytest.fixture
-def client(store):
+def config_path(tmp_path):
+    path = tmp_path / "sync.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture
+def client(store, config_path):
     seed(store, datetime.now(UTC))
-    return client_for(lambda: store)
+    return client_for(lambda: store, config_path)
 
 
 def test_overview_shows_runs_progress_failures_and_usage(client):
@@ -100,8 +142,13 @@ def test_overview_shows_runs_progress_failures_and_usage(client):
     assert account["log_counts"] == {"Dead": 1, "Rate Limited": 1} and contact["log_counts"] == {"Failed": 1}
 
     running, finished = account["runs"]  # newest first
-    assert running["status"] == "running" and running["progress"] == {
-        "batches_done": 1, "batches_running": 1, "batches_planned": 3, "processed": 300, "total": 900}
+    progress = running["progress"]
+    assert running["status"] == "running" and {k: progress[k] for k in (
+        "batches_done", "batches_running", "batches_planned", "processed", "total", "eta_from")} == {
+        "batches_done": 1, "batches_running": 1, "batches_planned": 3, "processed": 360, "total": 900,
+        "eta_from": "rate"}  # the running batch's reports count before it finishes
+    assert progress["records_per_s"] == pytest.approx(3.6, rel=0.05)  # 360 records in the 100 s it has run
+    assert progress["eta_s"] == pytest.approx(540 / 3.6, rel=0.05)
     assert 2.0 < running["achieved_rps"] < 3.0  # 250 requests since the first batch started, 100 s ago
     assert finished["progress"] is None
     assert (finished["created"], finished["updated"], finished["skipped"], finished["failed"],
@@ -271,3 +318,98 @@ def test_plugin_is_registered_by_entry_point_with_app_and_nav_view():
     (view,) = plugin.external_views
     view = ExternalViewResponse(**view)
     assert view.destination == "nav" and view.href == "sf-notion-sync/" and view.url_route == "sf-notion-sync"
+
+
+def test_each_run_has_its_chart_with_429s_and_the_budget(client):
+    account = client.get("/api/overview").json()["objects"][0]
+    running, finished = account["runs"]
+    chart = running["chart"]
+    assert 1 <= len(chart) <= 3  # the 100 s of reports fall in two or three minutes
+    assert sum(p["records_per_s"] for p in chart) * 60 == pytest.approx(360, abs=0.5)
+    assert sum(p["requests_per_s"] for p in chart) * 60 == pytest.approx(362, abs=0.5)
+    assert sum(p["rate_limited_429s"] for p in chart) == 2 and {p["budget_rps"] for p in chart} == {3.0}
+    assert finished["chart"] == []  # no per-minute reports for it
+
+
+def test_a_long_run_is_folded_into_a_bounded_chart(store):
+    from sf_notion_sync.ui import run_view
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    store.start_run("long", "d", "Account", "full", budget_rps=3.0, now=start)
+    for minute in range(0, 3 * 24 * 60, 7):  # three days, a report every 7 minutes
+        store.add_run_minute(MinuteDelta("long", "Account", start + timedelta(minutes=minute), 60, 60, minute % 2))
+    run = store.get_run("long")
+    (chart,) = run_view.charts(store, [run], start + timedelta(days=3)).values()
+    assert len(chart) <= run_view.CHART_POINTS
+    assert sum(p["rate_limited_429s"] for p in chart) == sum(m % 2 for m in range(0, 3 * 24 * 60, 7))
+    step_s = (datetime.fromisoformat(chart[1]["t"]) - datetime.fromisoformat(chart[0]["t"])).total_seconds()
+    assert sum(p["records_per_s"] * step_s for p in chart) == pytest.approx(60 * len(range(0, 3 * 24 * 60, 7)), rel=0.01)
+
+
+def test_eta_falls_back_to_the_budget_before_any_report(store):
+    from sf_notion_sync.ui import run_view
+
+    now = datetime.now(UTC)
+    store.start_run("fresh", "d", "Account", "full", budget_rps=3.0, now=now - timedelta(seconds=5))
+    store.set_run_total("fresh", 600)
+    live = run_view.eta(store, store.get_run("fresh"), now)
+    assert live == {"done": 0, "records_per_s": None, "eta_s": 200.0, "eta_from": "budget"}
+
+
+def test_budget_use_per_connection_and_shared_workspace(store):
+    from sf_notion_sync.ui import run_view
+
+    hour = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    for run, key in (("a", "notion:aaa"), ("b", "notion:bbb")):
+        store.add_run_minute(MinuteDelta(run, "Account", hour + timedelta(minutes=5), 5400, 5400, 3, 3.0, key,
+                                         "notion-workspace:acme"))
+    use = run_view.budget_use(store, hour + timedelta(hours=1, minutes=30), hours=2)
+    by_key = {c["key"]: c for c in use["connections"]}
+    assert set(by_key) == {"notion:aaa", "notion:bbb", "workspace notion-workspace:acme"}
+    first, current = by_key["notion:aaa"]["per_hour"]
+    assert (first["requests"], first["rate_limited"], first["use"]) == (5400, 3, 0.5)  # of 3/s x 3600 s
+    assert (current["requests"], current["use"]) == (0, 0.0)
+    assert by_key["workspace notion-workspace:acme"]["per_hour"][0]["requests"] == 10_800
+    assert by_key["workspace notion-workspace:acme"]["workspace"]
+
+
+def test_lossy_changes_of_the_latest_run_per_property(client):
+    account, contact = client.get("/api/overview").json()["objects"]
+    lossy = account["lossy"]
+    assert lossy["run_id"] == "inc-2"
+    truncated, capped = lossy["changes"]
+    assert (truncated["property"], truncated["kind"], truncated["records"], len(truncated["examples"])) == (
+        "Description", "text_truncated", 4, 3)
+    assert (capped["property"], capped["records"], capped["examples"]) == ("Tags", 1, ["001A00000000009AAA"])
+    assert contact["lossy"] == {"run_id": "full-3", "changes": []}
+    page = client.get("/").text
+    assert "Lossy changes in the latest run" in page and 'href="${esc(INIT.root)}config/' in page
+
+
+def test_configuration_beside_the_preflight_schema_with_mismatches(client):
+    data = client.get("/api/config/Account").json()
+    assert (data["enabled"], data["delete_policy"], data["schedules"]) == (
+        True, "trash", {"full": None, "incremental": "*/10 * * * *"})
+    assert data["batch_size"] == {"min": 20, "max": 500} and data["retry"]["max_attempts"] >= 1
+    assert data["alerts"]["emails"] == 1 and data["alerts"]["thresholds"]["record_failures"] == 4
+    assert "ops@example.com" not in json.dumps(data)  # addresses are personal data: counted, not shown
+    match = {m["property"]: (m["type"], m["notion_type"], m["match"]) for m in data["mapping"]}
+    assert match == {"Name": ("title", "title", "ok"), "Industry": ("select", "rich_text", "type"),
+                     "Website": ("url", None, "missing"), "Salesforce Id": ("rich_text", "rich_text", "ok"),
+                     "Rating": (None, "number", "unmapped")}
+    assert data["mismatches"] == 2 and data["preflight"]["problems"] == [PREFLIGHT_PROBLEM]
+    unchecked = client.get("/api/config/Contact").json()
+    assert not unchecked["enabled"] and unchecked["preflight"] is None
+    assert {m["match"] for m in unchecked["mapping"]} == {"unchecked"}
+    page = client.get("/config/Account")
+    assert page.status_code == 200 and "Property mapping and the Notion data source" in page.text
+    assert '"api": "/api/"' in page.text and "__STYLE__" not in page.text and "__COMMON_JS__" not in page.text
+
+
+def test_configuration_of_an_unknown_object_or_a_broken_file(client, config_path):
+    missing = client.get("/api/config/Lead")
+    assert missing.status_code == 404 and "configured: Account, Contact" in missing.json()["detail"]
+    assert "configured: Account, Contact" in client.get("/config/Lead").text
+    config_path.write_text("objects: [not, a, mapping]")
+    broken = client.get("/api/config/Account")
+    assert broken.status_code == 503 and "sync.yaml" in broken.json()["detail"]

@@ -19,10 +19,15 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from sf_notion_sync.state.store import StateStore
-from sf_notion_sync.ui import queries
+from sf_notion_sync.config import ConfigError, SyncConfig, load_config
+from sf_notion_sync.state.store import StateStore, utcnow
+from sf_notion_sync.ui import config_view, queries, run_view
 
-TEMPLATE = Path(__file__).with_name("dashboard.html")
+HERE = Path(__file__).parent
+TEMPLATE = HERE / "dashboard.html"
+CONFIG_TEMPLATE = HERE / "config.html"
+SHARED = {"__STYLE__": HERE / "style.css", "__COMMON_JS__": HERE / "common.js"}
+"""Inlined into both pages: one stylesheet and one set of helpers, no extra requests."""
 POLL_SECONDS = 5
 T = TypeVar("T")
 
@@ -35,8 +40,22 @@ def _default_store() -> StateStore:
     return SyncStateHook().get_store()
 
 
-def create_app(store_factory: Callable[[], StateStore] = _default_store) -> FastAPI:
-    """The app; ``store_factory`` is called once, on the first request (tests pass a temp store)."""
+def _render(template: Path, request: Request, data: dict[str, Any]) -> HTMLResponse:
+    """A page with its first data inlined, so it shows data before any poll, and the API's base path."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    config = {"api": root + "/api/", "root": root + "/", "poll_ms": POLL_SECONDS * 1000}
+    # "<" escaped so that no text from the database can close the script element
+    inline = json.dumps({**data, **config}, default=str).replace("<", "\\u003c")
+    html = template.read_text(encoding="utf-8")
+    for marker, path in SHARED.items():
+        html = html.replace(marker, path.read_text(encoding="utf-8"))
+    return HTMLResponse(html.replace("__INITIAL_DATA__", inline))
+
+
+def create_app(store_factory: Callable[[], StateStore] = _default_store,
+               config_loader: Callable[[], SyncConfig] = load_config) -> FastAPI:
+    """The app; ``store_factory`` is called once, on the first request (tests pass a temp store);
+    ``config_loader`` on every configuration request, so the page shows sync.yaml as it is now."""
     get_store = cache(store_factory)  # one engine, hence one connection pool, per app
 
     def read(query: Callable[..., T], **kwargs: Any) -> T:
@@ -61,17 +80,37 @@ def create_app(store_factory: Callable[[], StateStore] = _default_store) -> Fast
     async def _unavailable(_request: Request, exc: queries.StateUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
+    def configuration(object_name: str) -> dict:
+        try:
+            config = config_loader()
+        except ConfigError as exc:
+            raise queries.StateUnavailable(f"The sync configuration cannot be read: {exc}") from exc
+        return read(config_view.object_config, config=config, object_name=object_name)
+
+    @app.exception_handler(config_view.UnknownObject)
+    async def _unknown(_request: Request, exc: config_view.UnknownObject) -> JSONResponse:
+        return JSONResponse({"detail": exc.args[0]}, status_code=404)
+
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request) -> HTMLResponse:
-        """Server-rendered with the first overview inlined, so it shows data before any poll."""
         try:
             initial = {"overview": read(queries.overview)}
         except queries.StateUnavailable as exc:
             initial = {"detail": str(exc)}
-        config = {"api": request.scope.get("root_path", "").rstrip("/") + "/api/", "poll_ms": POLL_SECONDS * 1000}
-        # "<" escaped so that no text from the database can close the script element
-        inline = json.dumps({**initial, **config}, default=str).replace("<", "\\u003c")
-        return HTMLResponse(TEMPLATE.read_text(encoding="utf-8").replace("__INITIAL_DATA__", inline))
+        return _render(TEMPLATE, request, initial)
+
+    @app.get("/config/{object_name}", response_class=HTMLResponse)
+    def config_page(request: Request, object_name: str) -> HTMLResponse:
+        """One object's configuration, its mapping beside the data source's schema from the last preflight."""
+        try:
+            initial: dict[str, Any] = {"config": configuration(object_name)}
+        except (queries.StateUnavailable, config_view.UnknownObject) as exc:
+            initial = {"detail": exc.args[0]}
+        return _render(CONFIG_TEMPLATE, request, initial)
+
+    @app.get("/api/config/{object_name}")
+    def config_api(object_name: str) -> dict:
+        return configuration(object_name)
 
     @app.get("/api/overview")
     def overview() -> dict:
@@ -84,6 +123,10 @@ def create_app(store_factory: Callable[[], StateStore] = _default_store) -> Fast
     @app.get("/api/failures")
     def failures(limit: int = Query(queries.LATEST_FAILURES, ge=1, le=queries.MAX_FAILURES)) -> dict:
         return read(queries.failures, limit=limit)
+
+    @app.get("/api/budget-use")
+    def budget_use(hours: int = Query(run_view.BUDGET_HOURS, ge=1, le=run_view.MAX_BUDGET_HOURS)) -> dict:
+        return read(run_view.budget_use, now=utcnow(), hours=hours)
 
     @app.get("/api/usage")
     def usage(hours: int = Query(queries.USAGE_HOURS, ge=1, le=queries.MAX_USAGE_HOURS)) -> dict:

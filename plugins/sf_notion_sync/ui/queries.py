@@ -24,6 +24,7 @@ from sf_notion_sync.state.models import (
 from sf_notion_sync.state.rows import RunInfo, UsageRollup
 from sf_notion_sync.state.store import StateStore, utcnow
 from sf_notion_sync.sync.batch import STATUS_DONE
+from sf_notion_sync.ui import run_view
 
 RUNS_PER_OBJECT = 5
 LATEST_FAILURES = 25
@@ -77,7 +78,8 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
 
 def runs(store: StateStore, now: datetime | None = None, per_object: int = RUNS_PER_OBJECT) -> dict[str, Any]:
     """Per object: sync_log counts by status, duplicate pages trashed (by any sweep, the CLI's too),
-    and the newest runs, with live progress while running."""
+    the newest runs with their charts and, while running, live progress and ETA, and the lossy changes
+    of the latest run."""
     now = now or utcnow()
     counts: dict[str, dict[str, int]] = {}
     duplicates: dict[str, int] = {}
@@ -91,14 +93,17 @@ def runs(store: StateStore, now: datetime | None = None, per_object: int = RUNS_
             counts.setdefault(object_name, {})[status] = n
             duplicates[object_name] = duplicates.get(object_name, 0) + int(trashed)
         names = set(conn.execute(select(_run.c.object_name).distinct()).scalars()) | set(counts)
+    recent = {name: store.recent_runs(name, limit=per_object) for name in sorted(names)}
+    series = run_view.charts(store, [r for rs in recent.values() for r in rs], now)
     objects = [
         {
             "object": name,
             "log_counts": counts.get(name, {}),
             "duplicates_trashed": duplicates.get(name, 0),
-            "runs": [_run_dict(store, r, now) for r in store.recent_runs(name, limit=per_object)],
+            "runs": [{**_run_dict(store, r, now), "chart": series[r.run_id]} for r in runs_],
+            "lossy": run_view.lossy(store, runs_[0] if runs_ else None),
         }
-        for name in sorted(names)
+        for name, runs_ in recent.items()
     ]
     totals: dict[str, int] = {}
     for per_status in counts.values():
@@ -122,12 +127,16 @@ def _run_dict(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
         starts = [b.started_at for b in batches if b.started_at]
         if achieved is None and starts:  # live estimate, as finish_run computes it at the end
             achieved = run.notion_requests / max((now - min(starts)).total_seconds(), 1e-6)
+        live = run_view.eta(store, run, now)
         progress = {
             "batches_done": sum(b.status == STATUS_DONE for b in batches),
             "batches_running": sum(b.status == RUN_RUNNING for b in batches),
             "batches_planned": len(batches),
-            "processed": run.processed,
+            "processed": live["done"],
             "total": run.total,
+            "records_per_s": live["records_per_s"],
+            "eta_s": live["eta_s"],
+            "eta_from": live["eta_from"],
         }
     return {
         "run_id": run.run_id,
@@ -231,7 +240,8 @@ def _usage_dict(api: str, endpoint: str, rows: list[UsageRollup]) -> dict[str, A
 def overview(store: StateStore, now: datetime | None = None) -> dict[str, Any]:
     """Everything the page shows but the budget, in one read: what the page polls."""
     now = now or utcnow()
-    return {"generated_at": _iso(now), **runs(store, now), **failures(store), "usage": usage(store, now)}
+    return {"generated_at": _iso(now), **runs(store, now), **failures(store), "usage": usage(store, now),
+            "budget_use": run_view.budget_use(store, now)}
 
 
 def budget(salesforce: bool = False) -> dict[str, Any]:
