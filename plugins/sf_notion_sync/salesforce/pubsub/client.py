@@ -30,6 +30,12 @@ REPLAY_ID_INVALID = frozenset({
 GAP_PREFIX = "GAP_"
 
 
+def change_event_topic(object_name: str) -> str:
+    """An object's Change Data Capture channel: /data/AccountChangeEvent, /data/Thing__ChangeEvent."""
+    base = object_name.removesuffix("__c") + "__" if object_name.endswith("__c") else object_name
+    return f"/data/{base}ChangeEvent"
+
+
 class PubSubError(Exception):
     """A failed Pub/Sub call: the gRPC status name, Pub/Sub's error code, the server's message."""
 

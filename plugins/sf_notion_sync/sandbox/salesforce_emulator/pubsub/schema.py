@@ -15,6 +15,8 @@ import hashlib
 import json
 from functools import lru_cache
 
+from sf_notion_sync.salesforce.pubsub.client import change_event_topic as topic_name
+
 from ...datagen.schema import ObjectDef
 
 _AVRO_TYPES = {"boolean": "boolean", "int": "int", "currency": "double", "double": "double", "percent": "double",
@@ -40,11 +42,6 @@ _HEADER = {
         {"name": "changedFields", "type": {"type": "array", "items": "string"}},
     ],
 }
-
-
-def topic_name(obj: str) -> str:
-    """The change event channel of an object: /data/AccountChangeEvent, /data/Thing__ChangeEvent."""
-    return f"/data/{obj.removesuffix('__c') + '__' if obj.endswith('__c') else obj}ChangeEvent"
 
 
 @lru_cache(maxsize=16)
