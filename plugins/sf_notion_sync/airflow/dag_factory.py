@@ -421,6 +421,9 @@ def build_dags(config: SyncConfig | None = None) -> dict[str, DAG]:
             dags[dag.dag_id] = dag
     dags[RETRY_DAG_ID] = retry_dag(config)
     dags[FAST_LANE_DAG_ID] = fast_lane_dag(config)
+    from sf_notion_sync.airflow.realtime_dag import realtime_dags  # it builds on this module's tasks
+
+    dags.update(realtime_dags(config))
     return dags
 
 
