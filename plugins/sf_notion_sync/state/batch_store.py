@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 
-from sf_notion_sync.state.base import StoreBase, _row, utcnow
+from sf_notion_sync.state.base import StoreBase, _dumps, _row, utcnow
 from sf_notion_sync.state.db import write_connection
 from sf_notion_sync.state.models import BatchMetric, SyncBatch
 from sf_notion_sync.state.rows import BatchInfo, BatchMetricInfo, Counters
@@ -20,6 +22,9 @@ _RUN_COUNTERS = tuple(f.name for f in fields(Counters))
 _BATCH_COUNTERS = tuple(name for name in _RUN_COUNTERS if name in _batch.c)
 # costs were paid even by an attempt that is re-run, so they accumulate instead of being replaced
 _COST_COUNTERS = frozenset({"rate_limited_429s", "notion_requests"})
+ADDED_UP_COUNTERS = frozenset(_RUN_COUNTERS) - (frozenset(_BATCH_COUNTERS) - _COST_COUNTERS)
+"""Counters each ``finish_batch`` adds to what the batch had (costs, and those a batch row does not keep);
+the others it replaces, so they are the batch's totals so far."""
 
 
 class BatchStore(StoreBase):
@@ -52,7 +57,7 @@ class BatchStore(StoreBase):
             conn.execute(
                 update(_batch)
                 .where(_batch.c.run_id == run_id, _batch.c.batch_index == batch_index)
-                .values(status="running", started_at=now or utcnow(), finished_at=None)
+                .values(status="running", started_at=now or utcnow(), finished_at=None, cursor=None)
             )
         return self.get_batch(run_id, batch_index)  # type: ignore[return-value]
 
@@ -65,12 +70,14 @@ class BatchStore(StoreBase):
         *,
         seconds: float,
         record_metric: bool = True,
+        cursor: int | list[int] | None = None,
         now: datetime | None = None,
     ) -> BatchInfo:
         """Store the batch's counters, add them to its run, and record a sizer metric; atomically.
 
         A re-run of the batch replaces its earlier outcome counters and the run's sums move by the
-        difference only, so clearing a mapped task never double counts; 429s and requests add up.
+        difference only, so clearing a mapped task never double counts; ADDED_UP_COUNTERS add up.
+        ``cursor`` is where the batch resumes (a checkpoint or a deferral); None once it is done.
         """
         now = now or utcnow()
         new = asdict(counters)
@@ -88,6 +95,7 @@ class BatchStore(StoreBase):
                     finished_at=now,
                     seconds=seconds,
                     records_per_s=records_per_s,
+                    cursor=None if cursor is None else _dumps(cursor),
                     **{k: new[k] + (getattr(old, k) if k in _COST_COUNTERS else 0) for k in _BATCH_COUNTERS},
                 )
             )
@@ -113,14 +121,14 @@ class BatchStore(StoreBase):
             row = conn.execute(
                 select(_batch).where(_batch.c.run_id == run_id, _batch.c.batch_index == batch_index)
             ).one_or_none()
-        return None if row is None else _row(BatchInfo, row)
+        return None if row is None else _batch_info(row)
 
     def list_batches(self, run_id: str) -> list[BatchInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(_batch).where(_batch.c.run_id == run_id).order_by(_batch.c.batch_index)
             )
-            return [_row(BatchInfo, r) for r in rows]
+            return [_batch_info(r) for r in rows]
 
     def record_batch_metric(
         self,
@@ -155,3 +163,8 @@ class BatchStore(StoreBase):
         )
         with self.engine.connect() as conn:
             return [_row(BatchMetricInfo, r) for r in conn.execute(query)]
+
+
+def _batch_info(row: Any) -> BatchInfo:
+    info = _row(BatchInfo, row)
+    return info if info.cursor is None else replace(info, cursor=json.loads(info.cursor))

@@ -248,6 +248,8 @@ class SyncBatch(Base):
     unresolved: Mapped[int] = _zero()
     seconds: Mapped[float | None]
     records_per_s: Mapped[float | None]
+    cursor: Mapped[str | None] = mapped_column(Text)
+    """JSON: where each part resumes, saved as its writers commit (sync/checkpoint.py); null = from first_seq."""
 
 
 class BatchMetric(Base):

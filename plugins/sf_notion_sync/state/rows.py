@@ -166,6 +166,8 @@ class BatchInfo:
     unresolved: int
     seconds: float | None
     records_per_s: float | None
+    cursor: int | list[int] | None = None
+    """Where the batch resumes (one seq per part) after a deferral or a killed attempt; None: from first_seq."""
 
 
 @dataclass(frozen=True, slots=True)

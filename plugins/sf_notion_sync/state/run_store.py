@@ -57,6 +57,14 @@ class RunStore(StoreBase):
         with write_connection(self.engine) as conn:
             conn.execute(update(_run).where(_run.c.run_id == run_id).values(total=total))
 
+    def set_run_params(self, run_id: str, params: dict[str, Any], total: int | None = None) -> None:
+        """Replace what the run's extraction decided (and found, once it finished) with ``params``."""
+        values: dict[str, Any] = {"params": _dumps(params)}
+        if total is not None:
+            values["total"] = total
+        with write_connection(self.engine) as conn:
+            conn.execute(update(_run).where(_run.c.run_id == run_id).values(values))
+
     def add_run_counters(self, run_id: str, counters: Counters) -> None:
         """Add to the run's counters in the database (atomic under concurrent batches)."""
         with write_connection(self.engine) as conn:
