@@ -13,6 +13,10 @@ one part, a list for several) and how long to wait, so the operator can defer to
 creates whose outcome is unknown (sync/intents.py); a cursor past every part's end resumes into that
 step alone.
 
+Each part saves a checkpoint as its writer commits (sync/checkpoint.py): a batch whose worker was
+killed resumes, when its task runs again, after its last committed record; a batch already done is
+not written again (a cleared task of a resumed run).
+
 While it runs, a progress thread logs a line at a steady interval and feeds the run's per-minute
 metrics (sync/progress.py); values changed on the way are logged once per kind at the end
 (sync/changes.py).
@@ -22,15 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sf_notion_sync.notion.errors import DeferRequested
 from sf_notion_sync.state.rows import BatchInfo, Counters, StagedRecord
 
 from .changes import ChangeTally
+from .checkpoint import BatchCheckpoint
 from .context import SyncContext
 from .iterutil import chunked
 from .outcome import BatchOutcome, Cursor
@@ -43,6 +49,8 @@ CHUNK = 200
 """Records whose map entries, intents and open failures are read with one query each."""
 MIN_PART = 20
 """Fewest records worth a part (and a Notion client) of their own."""
+COMMIT_EVERY = 50
+"""Records a part writes between checkpoints: bounds what a killed worker's batch redoes on resume."""
 STATUS_DONE, STATUS_DEFERRED = "done", "deferred"
 
 
@@ -66,18 +74,25 @@ def sync_batch(
     """Process records ``cursor or first_seq .. last_seq`` of the batch; JSON-ready outcome."""
     run_id, index = str(batch["run_id"]), int(batch["batch_index"])
     first, last = int(batch["first_seq"]), int(batch["last_seq"])
-    parts = _parts(first, last, cursor, ctx.budget.in_flight, index)
     store = ctx.store
-    prior = None if cursor is None else store.get_batch(run_id, index)
-    if prior is None:
+    prior = store.get_batch(run_id, index)
+    if cursor is None and prior is not None:
+        if prior.status == STATUS_DONE:
+            log.info("batch %d of run %s is done already: not written again", index, run_id)
+            return BatchOutcome(run_id, index, True, None, 0.0, _carried(prior), round(prior.seconds or 0.0, 3))
+        cursor = prior.cursor  # where a killed attempt's last checkpoint left it; None: from the start
+    parts = _parts(first, last, cursor, ctx.budget.in_flight, index)
+    if cursor is None or prior is None:
+        prior = None
         store.start_batch(run_id, index, now=ctx.clock())
+    checkpoint = BatchCheckpoint(ctx, run_id, index, [p.start for p in parts], _carried(prior),
+                                 (prior.seconds or 0.0) if prior else 0.0)
 
-    began = time.monotonic()
     contexts = [ctx] + [dataclasses.replace(ctx) for _ in parts[1:]]
     writers = [RecordWriter(c, allow_defer=allow_defer) for c in contexts]
     with BatchProgress(ctx, index, last - first + 1, prior.processed if prior else 0, writers,
                        ctx.progress_interval_s):
-        _write(contexts, writers, run_id, parts)
+        _write(contexts, writers, run_id, parts, checkpoint)
         wait = max((p.wait for p in parts if p.wait is not None), default=None)
         if wait is None:  # every record written: settle the unknown creates
             settling = writers[0]
@@ -94,18 +109,11 @@ def sync_batch(
     counts = _carried(prior)
     for writer in writers:
         counts.add(writer.tally)
-    seconds = time.monotonic() - began + ((prior.seconds or 0.0) if prior else 0.0)
+    seconds = checkpoint.seconds()
     done = wait is None
-    store.finish_batch(
-        run_id,
-        index,
-        STATUS_DONE if done else STATUS_DEFERRED,
-        counts,
-        seconds=seconds,
-        record_metric=done and not ctx.dry_run,
-        now=ctx.clock(),
-    )
     next_cursor = None if done else _cursor(parts)
+    checkpoint.finish(STATUS_DONE if done else STATUS_DEFERRED, counts, next_cursor,
+                      record_metric=done and not ctx.dry_run)
     return BatchOutcome(run_id, index, done, next_cursor, round(wait or 0.0, 3), counts, round(seconds, 3))
 
 
@@ -139,16 +147,18 @@ def _cursor(parts: list[_Part]) -> Cursor:
     return starts[0] if len(starts) == 1 else starts
 
 
-def _write(contexts: list[SyncContext], writers: list[RecordWriter], run_id: str, parts: list[_Part]) -> None:
+def _write(contexts: list[SyncContext], writers: list[RecordWriter], run_id: str, parts: list[_Part],
+           checkpoint: BatchCheckpoint) -> None:
     """Write every part, each on its own thread, writer and context (Notion client); the first part
     uses the batch's context itself. Extra contexts are closed here (their 429s reach the run); the
     first error is raised once all parts have stopped and flushed."""
     if len(parts) == 1:
-        _write_part(writers[0], run_id, parts[0])
+        _write_part(writers[0], run_id, parts[0], partial(checkpoint.committed, 0))
         return
     try:
         with ThreadPoolExecutor(len(parts), thread_name_prefix="batch-part") as pool:
-            futures = [pool.submit(_write_part, w, run_id, p) for w, p in zip(writers, parts, strict=True)]
+            futures = [pool.submit(_write_part, w, run_id, p, partial(checkpoint.committed, i))
+                       for i, (w, p) in enumerate(zip(writers, parts, strict=True))]
         for future in futures:
             future.result()
     finally:
@@ -156,11 +166,15 @@ def _write(contexts: list[SyncContext], writers: list[RecordWriter], run_id: str
             extra.close()
 
 
-def _write_part(writer: RecordWriter, run_id: str, part: _Part) -> None:
+def _write_part(writer: RecordWriter, run_id: str, part: _Part, committed: Callable[[int, Counters], None]) -> None:
+    """Write the part's records, committing and reporting to the checkpoint every COMMIT_EVERY."""
     store = writer.ctx.store
     try:
         for chunk in chunked(store.iter_staging(run_id, part.start, part.end), CHUNK):
-            writer.process(chunk)
+            for piece in chunked(chunk, COMMIT_EVERY):
+                writer.process(piece)
+                writer.flush()
+                committed(piece[-1].seq + 1, writer.tally)
         part.start = part.end + 1
     except DeferRequested as exc:
         part.start, part.wait = writer.current_seq, exc.wait_seconds
