@@ -13,6 +13,11 @@ run says deletes were not checked); it moves no cursor, so it reads no watermark
 An incremental run's ``limit`` (its share of the budget) counts only records that need work: the
 overlap re-read of records at or before the watermark that Notion already holds is dropped, so a
 chain of limited runs always moves forward, also through a large burst of one SystemModstamp.
+
+Resuming: an extraction that finished says so in its run (``extracted_at`` in the run's params, with
+the count it staged). A re-run of the task for that run (a cleared or retried task of an interrupted
+run) whose staging is still whole returns the same result without reading Salesforce again; an
+extraction that did not finish, or whose staging is gone (the run finished), extracts afresh.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ BUILD_CHUNK = 500
 IDS_PER_QUERY = 200
 """Record ids per ``Id IN (...)`` query: keeps each SOQL far below Salesforce's length limit."""
 MODES = (KIND_FULL, KIND_INCREMENTAL)
+EXTRACTED_KEY = "extracted_at"
+"""In a run's params once its extraction finished: when (ISO); beside it ``staged``, what it staged."""
+RESUMES_KEY = "resumes"
+"""In a run's params: how often an interrupted run was resumed on its complete staging."""
 
 
 def extract_to_staging(
@@ -62,7 +71,8 @@ def extract_to_staging(
 ) -> dict[str, Any]:
     """Stage the run's records and return JSON-ready counts (``staged``, ``deleted``, ``mode``...).
 
-    Re-running it for the same run replaces that run's staging (idempotent task retries).
+    Re-running it for the same run returns the finished extraction's result while its staging is
+    whole (nothing read again); otherwise it replaces that run's staging (idempotent task retries).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -70,6 +80,8 @@ def extract_to_staging(
         raise ValueError("give record_ids or a re-sync window, not both")
     started = time.monotonic()
     obj, store = ctx.obj, ctx.store
+    if (done := _finished_extraction(ctx)) is not None:
+        return done
     check_budget(ctx.sf())  # past 80% of Salesforce's daily API limit: stop here, with the figures
     ids = None if record_ids is None else sorted(set(record_ids))
     kind = KIND_RECORDS if ids is not None else KIND_RESYNC if resync else mode
@@ -104,7 +116,9 @@ def extract_to_staging(
     result["limit"] = limit
 
     store.start_run(ctx.run_id, ctx.dag_id, obj.name, kind, params=result, budget_rps=ctx.budget_rps)
+    store.set_run_params(ctx.run_id, result)  # a re-extracted run: its earlier result no longer holds
     store.clear_staging(ctx.run_id)
+    store.plan_batches(ctx.run_id, obj.name, [])  # the plan covered the old staging
 
     builder = RecordBuilder(ctx)
     # Ids reported deleted, or asked for: those the extraction does not return are gone from Salesforce
@@ -131,15 +145,30 @@ def extract_to_staging(
     staged = store.append_staging(ctx.run_id, obj.name, staged_records())
     gone = sorted(unseen)
     staged += store.append_staging(ctx.run_id, obj.name, (builder.deleted(i) for i in gone))
-    store.set_run_total(ctx.run_id, staged)
-
     result.update(
         staged=staged,
         deleted=len(gone),
         extract=[s.as_dict() for s in stats],
         seconds=round(time.monotonic() - started, 3),
     )
+    result[EXTRACTED_KEY] = ctx.clock().isoformat()
+    store.set_run_params(ctx.run_id, result, total=staged)
     log.info("staged %d %s records for run %s (%s)", staged, obj.name, ctx.run_id, result["effective_mode"])
+    return result
+
+
+def _finished_extraction(ctx: SyncContext) -> dict[str, Any] | None:
+    """The result of the run's finished extraction while its staging is whole, the run marked running
+    again; None when there is none (first call, killed mid-extraction, or staging cleared at finish)."""
+    run = ctx.store.get_run(ctx.run_id)
+    result = dict(run.params or {}) if run is not None else {}
+    if EXTRACTED_KEY not in result or ctx.store.count_staging(ctx.run_id) != result.get("staged"):
+        return None
+    result[RESUMES_KEY] = result.get(RESUMES_KEY, 0) + 1
+    ctx.store.start_run(ctx.run_id, ctx.dag_id, ctx.object_name, run.kind, budget_rps=ctx.budget_rps)
+    ctx.store.set_run_params(ctx.run_id, result)
+    log.info("run %s: its extraction finished at %s and its %d staged records are whole: resumed on them, "
+             "Salesforce not read again", ctx.run_id, result[EXTRACTED_KEY], result["staged"])
     return result
 
 
