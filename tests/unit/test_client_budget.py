@@ -45,7 +45,7 @@ def test_workspace_limit_pauses_the_workspace_and_cuts_its_budget(ft, unique_key
     with pytest.raises(DeferRequested) as deferred:  # its Retry-After (70 s) is past the defer threshold
         client.update_page(PAGE_ID, {})
     assert deferred.value.wait_seconds == pytest.approx(70.0)
-    assert other.reserve() == pytest.approx(70.0)
+    assert other.reserve(max_wait=10.0) == pytest.approx(70.0)  # a deferring caller is told the wait
     status = client.limiter.status()
     assert status.last_429_reason == "workspace" and status.effective_requests == 750
 

@@ -13,6 +13,7 @@ from sf_notion_sync.notion.limiter import (
     NotionRateLimiter,
     RedisBackend,
     SqlBackend,
+    TurnGiven,
     build_limiter,
     pause_reason,
     token_fingerprint,
@@ -27,9 +28,22 @@ def near(expected):
 
 
 def small(backend, key, workspace_key=None) -> NotionRateLimiter:
-    """6 requests per 1 s window, no slack, burst 2, fast lane capped at half: round numbers."""
+    """6 requests per 1 s window, no slack, burst 2, fast lane capped at half, slots held at any distance:
+    round numbers."""
     return NotionRateLimiter(backend, key, requests=6, window_s=1.0, slack_s=0.0, burst=2, fast_lane_cap=0.5,
-                             workspace_key=workspace_key)
+                             workspace_key=workspace_key, hold_intervals=None)
+
+
+def held(backend, key) -> NotionRateLimiter:
+    """10 requests per 1 s window, no burst, bulk slots held at most one interval (0.1 s) ahead."""
+    return NotionRateLimiter(backend, key, requests=10, window_s=1.0, slack_s=0.0, burst=1, fast_lane_cap=0.5,
+                             hold_intervals=1.0)
+
+
+def _turn(limiter, **kwargs) -> float:
+    with pytest.raises(TurnGiven) as turn:
+        limiter.reserve(**kwargs)
+    return turn.value.wait_s
 
 
 def _contract(make, key) -> list:
@@ -55,6 +69,13 @@ def _contract(make, key) -> list:
     out += [status.paused, status.paused_until, status.effective_requests, status.last_429_reason]
     out.append(b.status(now=T0 + 18).effective_requests)  # +5% per window after the pause
     out.append(b.status(now=T0 + 100).effective_requests)
+    h, g = held(make(), key + ":held"), held(make(), key + ":held")  # turns instead of slots held ahead
+    out += [h.reserve(now=T0), g.reserve(now=T0), _turn(h, now=T0), _turn(g, now=T0)]
+    out.append(g.reserve(now=T0 + 0.1, queued=True))  # back at its turn: the slot is its own
+    out.append(_turn(h, now=T0 + 0.1))  # a newcomer queues behind the turn still out
+    out.append(h.reserve(now=T0 + 0.1, lane=LANE_FAST))  # a fast request goes before the holders
+    out.append(g.reserve(now=T0 + 0.2, queued=True))  # pushed by it, within twice the hold
+    out.append(h.reserve(now=T0 + 0.2, max_wait=0.05))  # a deferring caller: reported, nothing taken
     return out
 
 
@@ -64,6 +85,7 @@ EXPECTED = [
     T0 + 7, 3.0, 0.0, 0.0, 0.0,
     T0 + 15, T0 + 16, 4.0,
     True, T0 + 16, 4, "workspace", 5, 6,
+    0.0, 0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.2, 0.3,
 ]  # fmt: skip
 
 
@@ -81,7 +103,7 @@ def _concurrent_reservations(make, key, threads=8, each=20):
     lock = threading.Lock()
 
     def worker():
-        lim = NotionRateLimiter(make(), key, requests=40, window_s=1.0, slack_s=0.0, burst=4)
+        lim = NotionRateLimiter(make(), key, requests=40, window_s=1.0, slack_s=0.0, burst=4, hold_intervals=None)
         got = [lim.reserve(now=T0) for _ in range(each)]
         with lock:
             waits.extend(got)
@@ -91,8 +113,42 @@ def _concurrent_reservations(make, key, threads=8, each=20):
         t.start()
     for t in pool:
         t.join(timeout=60)
-    alone = NotionRateLimiter(MemoryBackend(), key + "-alone", requests=40, window_s=1.0, slack_s=0.0, burst=4)
+    alone = NotionRateLimiter(MemoryBackend(), key + "-alone", requests=40, window_s=1.0, slack_s=0.0, burst=4,
+                              hold_intervals=None)
     assert sorted(waits) == [near(w) for w in sorted(alone.reserve(now=T0) for _ in range(threads * each))]
+
+
+def _fast_behind_bulk_callers(make, key, callers=8):
+    """Issue 11: ``callers`` bulk threads ask at one instant; two slots are taken (the next is within the
+    hold of one interval), the rest get turns, so a fast request waits one interval, not ``callers``."""
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def bulk():
+        try:
+            held(make(), key).reserve(now=T0)
+            outcome = "taken"
+        except TurnGiven:
+            outcome = "turn"
+        with lock:
+            outcomes.append(outcome)
+
+    pool = [threading.Thread(target=bulk) for _ in range(callers)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["taken"] * 2 + ["turn"] * (callers - 2)
+    assert held(make(), key).reserve(now=T0, lane=LANE_FAST) == near(0.1)
+
+
+def test_a_fast_request_waits_one_interval_behind_eight_bulk_callers(unique_key):
+    _fast_behind_bulk_callers(MemoryBackend, unique_key)
+    holding = NotionRateLimiter(MemoryBackend(), unique_key + "-old", requests=10, window_s=1.0, slack_s=0.0,
+                                burst=1, hold_intervals=None)
+    for _ in range(8):
+        holding.reserve(now=T0)
+    assert holding.reserve(now=T0, lane=LANE_FAST) == near(0.7)  # slots held at any distance: behind all 8
 
 
 # --- the limiter -------------------------------------------------------------------------------------------
@@ -196,6 +252,7 @@ def sqlite_engine(tmp_path):
 def test_sql_backend_sqlite(sqlite_engine, unique_key):
     _same_as_memory(lambda: SqlBackend(sqlite_engine), unique_key)
     _concurrent_reservations(lambda: SqlBackend(sqlite_engine), unique_key + "-c")
+    _fast_behind_bulk_callers(lambda: SqlBackend(sqlite_engine), unique_key + "-f")
 
 
 def test_sql_row_holds_fingerprint_not_token(sqlite_engine):
@@ -214,6 +271,7 @@ def test_sql_backend_postgres(postgres_url, unique_key):
     try:
         _same_as_memory(lambda: SqlBackend(engine), unique_key)
         _concurrent_reservations(lambda: SqlBackend(engine), unique_key + "-c")
+        _fast_behind_bulk_callers(lambda: SqlBackend(engine), unique_key + "-f")
     finally:
         engine.dispose()
 
@@ -226,6 +284,7 @@ def test_redis_backend(redis_url, unique_key):
     try:
         _same_as_memory(lambda: RedisBackend(client, prefix=unique_key + ":"), "k")
         _concurrent_reservations(lambda: RedisBackend(client, prefix=unique_key + ":"), "c")
+        _fast_behind_bulk_callers(lambda: RedisBackend(client, prefix=unique_key + ":"), "f")
         for name in ("k", "k|sent", "k|fast", "k:ws", f"k|endpoint:{PAGES}"):
             assert 0 < client.ttl(f"{unique_key}:{name}") <= RedisBackend.TTL_S, name
     finally:

@@ -7,10 +7,21 @@ import random
 
 import pytest
 
-from sf_notion_sync.notion.pacing import LANE_BULK, LANE_FAST, BudgetState, WindowBudget, WorkspacePolicy
+from sf_notion_sync.notion.pacing import (
+    ENDPOINT_PAUSED,
+    LANE_BULK,
+    LANE_FAST,
+    LATER,
+    TAKEN,
+    TURN,
+    BudgetState,
+    WindowBudget,
+    WorkspacePolicy,
+)
 
 T0 = 1_800_000_000.0
 IDLE = BudgetState()
+MAX_EVENTS = 200_000
 
 
 def near(expected):
@@ -36,43 +47,54 @@ def max_in_window(times: list[float], window_s: float) -> int:
 
 class Sim:
     """Workers on a virtual clock: each reserves, waits for its slot, 'sends', and asks again after a
-    latency; a reservation beyond ``max_wait`` takes nothing and the worker asks again at that time."""
+    latency; a reservation beyond ``max_wait`` takes nothing and the worker asks again at that time; a
+    worker given a turn asks again at it (queued)."""
 
     def __init__(self, b: WindowBudget, seed: int = 0) -> None:
         self.b, self.rng = b, random.Random(seed)
         self.conn, self.workspace, self.endpoint_until = IDLE, IDLE, 0.0
         self.sends: list[tuple[float, str, bool]] = []  # (slot, lane, fast log entry)
+        self.outcome = TAKEN
+        self.turns = 0
 
-    def reserve(self, now: float, lane: str = LANE_BULK, max_wait: float | None = None) -> float | None:
-        """The wait, or None when nothing was taken."""
-        new, wait = self.b.reserve(self.conn, self.workspace, self.endpoint_until, now, lane, max_wait)
-        if new is None:
+    def reserve(self, now: float, lane: str = LANE_BULK, max_wait: float | None = None,
+                queued: bool = False) -> float | None:
+        """The wait, or None when nothing was taken (``outcome`` says why, ``wait`` how long)."""
+        new, self.wait, self.outcome = self.b.reserve(self.conn, self.workspace, self.endpoint_until, now, lane,
+                                                      max_wait, queued)
+        if self.outcome != TAKEN:
+            self.conn = new or self.conn
+            self.turns += self.outcome == TURN
             return None
-        self.sends.append((now + wait, lane, new.fast is not self.conn.fast))  # a new fast log: a fast slot
+        self.sends.append((now + self.wait, lane, new.fast is not self.conn.fast))  # a new fast log: a fast slot
         self.conn = new
-        return wait
+        return self.wait
 
     def run(self, workers: int, until: float, latency=(0.0, 0.05), fast_share=0.0, max_wait=None,
             start=(T0, T0), idle=0.0, probes=()) -> list[float]:
         """Returns the waits of one-off fast-lane requests at the times ``probes``."""
         rng = self.rng
-        asks = [(rng.uniform(*start), i) for i in range(workers)] + [(t, -1) for t in probes]
+        asks = [(rng.uniform(*start), i, False) for i in range(workers)] + [(t, -1, False) for t in probes]
         heapq.heapify(asks)
         probe_waits = []
-        while asks:
-            now, i = heapq.heappop(asks)
+        for _ in range(MAX_EVENTS):
+            if not asks:
+                break
+            now, i, queued = heapq.heappop(asks)
             if now >= until:
                 continue
             if i < 0:
                 probe_waits.append(self.reserve(now, LANE_FAST))
                 continue
             lane = LANE_FAST if rng.random() < fast_share else LANE_BULK
-            wait = self.reserve(now, lane, max_wait)
-            if wait is None:  # deferred: it comes back when its slot would have been
-                heapq.heappush(asks, (now + self.b.reserve(self.conn, self.workspace, self.endpoint_until, now)[1], i))
+            wait = self.reserve(now, lane, max_wait, queued)
+            if wait is None:  # deferred, or a turn: it comes back then
+                heapq.heappush(asks, (now + self.wait, i, self.outcome == TURN))
                 continue
             pause = rng.expovariate(1 / idle) if idle and rng.random() < 0.1 else 0.0
-            heapq.heappush(asks, (now + wait + rng.uniform(*latency) + pause, i))
+            heapq.heappush(asks, (now + wait + rng.uniform(*latency) + pause, i, False))
+        else:
+            raise AssertionError(f"the simulation did not end in {MAX_EVENTS} events")
         return probe_waits
 
     def slots(self, lane: str | None = None) -> list[float]:
@@ -88,7 +110,8 @@ def test_no_window_length_span_exceeds_the_budget_under_random_arrivals(seed):
     b = budget(requests=rng.choice([1, 3, 10, 40, 180]), window_s=rng.choice([1.0, 2.0, 60.0]),
                slack_s=0.0 if seed % 5 == 0 else 0.01, burst=1, fast_lane_cap=rng.choice([0.0, 0.2, 1.0]))
     b = budget(requests=b.requests, window_s=b.window_s, slack_s=b.slack_s * b.window_s,
-               burst=rng.randint(1, b.requests), fast_lane_cap=b.fast_lane_cap)
+               burst=rng.randint(1, b.requests), fast_lane_cap=b.fast_lane_cap,
+               hold_intervals=rng.choice([None, 1.0, 2.0]))
     sim = Sim(b, seed)
     sim.run(workers=rng.randint(1, 12), until=T0 + 6 * b.window_s, latency=(0.0, rng.choice([0.0, 0.01, 0.5])),
             fast_share=rng.random(), max_wait=rng.choice([None, 0.0, b.window_s / 4]),
@@ -158,7 +181,7 @@ def test_max_wait_reports_without_taking():
     sim = Sim(b)
     sim.reserve(T0), sim.reserve(T0)
     assert sim.reserve(T0, max_wait=0.5) is None
-    assert b.reserve(sim.conn, IDLE, 0.0, T0, max_wait=0.5) == (None, near(1.0))
+    assert b.reserve(sim.conn, IDLE, 0.0, T0, max_wait=0.5) == (None, near(1.0), LATER)
     assert sim.reserve(T0) == near(1.0)  # the slot was still free
 
 
@@ -189,6 +212,59 @@ def test_fast_lane_latency_stays_about_one_interval_under_a_saturating_bulk_load
     assert len(waits) == 40
     assert max(waits[4:]) <= 5 * interval + 1e-6  # after the first window: 4 bulk slots held + one interval
     assert max(waits) <= 4 * interval + b.burst * interval + 1e-6  # in it: the opening burst's gap
+
+
+@pytest.mark.parametrize("workers", [4, 8, 32])
+def test_a_fast_requests_wait_is_bounded_however_many_bulk_callers_hold(workers):
+    """Issue 11: bulk callers hold no slot more than an interval ahead (two when back at their turn; a turn
+    instead), so a fast request waits at most 3 intervals behind 4, 8 or 32 saturating callers; holding as
+    before, it waits for them all."""
+    probes = [T0 + 0.3 + k * 0.37 for k in range(50)]
+    interval = 2.02 / 40
+    waits = {}
+    for hold in (None, 1.0):
+        sim = Sim(budget(requests=40, window_s=2.0, slack_s=0.02, burst=4, hold_intervals=hold), seed=workers)
+        waits[hold] = sim.run(workers=workers, until=T0 + 21.0, latency=(0.001, 0.05), probes=probes)
+        assert sum(1 for t in sim.slots() if t < T0 + 20.0) >= 0.98 * 400  # the budget is still all used
+    after_first_window = [w for t, w in zip(probes, waits[1.0], strict=True) if t > T0 + 2.02]
+    assert max(after_first_window) <= 3 * interval + 1e-6
+    assert max(waits[1.0]) <= (4 + 1) * interval + 1e-6  # in it: the opening burst of 4 spent the log
+    assert max(waits[None]) >= (workers - 2) * interval  # the old way: behind every slot held
+
+
+@pytest.mark.parametrize("workers", [4, 32])
+def test_turns_come_one_by_one_not_as_a_herd(workers):
+    sim = Sim(budget(requests=40, window_s=2.0, slack_s=0.02, burst=4, hold_intervals=1.0), seed=1)
+    sim.run(workers=workers, until=T0 + 20.0, latency=(0.001, 0.05))
+    assert sim.turns <= 1.1 * len(sim.sends)  # about one turn per send, not one per waiting caller
+
+
+def test_a_turn_is_an_interval_before_its_slot_and_turns_are_spaced():
+    b = budget(requests=10, window_s=1.0, slack_s=0.0, burst=1, hold_intervals=1.0)
+    sim = Sim(b)
+    assert sim.reserve(T0) == 0.0
+    assert sim.reserve(T0) == near(0.1)  # within one interval: taken
+    turns = []
+    for _ in range(3):
+        assert sim.reserve(T0) is None and sim.outcome == TURN
+        turns.append(sim.wait)
+    assert turns == near([0.1, 0.2, 0.3])  # slot 0.2 - one interval, then one interval apart
+    assert sim.reserve(T0 + 0.1, queued=True) == near(0.1)  # back at its turn: the next slot is its own
+    assert sim.reserve(T0 + 0.1) is None and sim.wait == near(0.3)  # a newcomer queues behind the turns out
+    assert sim.reserve(T0 + 0.1, LANE_FAST) == near(0.1)  # a fast request goes before the holders, with the last slot
+    assert sim.reserve(T0 + 0.2, queued=True) == near(0.2)  # pushed by one: still within twice the hold
+    assert b.reserve(sim.conn, IDLE, 0.0, T0 + 0.2, max_wait=0.05).outcome == LATER  # a deferring caller
+
+
+def test_a_caller_back_at_its_turn_during_a_pause_goes_to_the_back_of_the_line():
+    b = budget(requests=10, window_s=1.0, slack_s=0.0, burst=1, hold_intervals=1.0)
+    sim = Sim(b)
+    sim.reserve(T0), sim.reserve(T0), sim.reserve(T0)
+    assert sim.outcome == TURN and sim.wait == near(0.1)
+    sim.conn = b.pause(sim.conn, T0 + 0.05, 5.0, "connection", adaptive=False)
+    assert sim.reserve(T0 + 0.1, queued=True) is None and sim.wait == near(4.85)  # the pause's end - 1 interval
+    assert sim.reserve(T0 + 0.1) is None and sim.wait == near(4.95)  # the next one behind it
+    assert sim.conn.sent == near((T0, T0 + 0.1))  # nothing held during the pause
 
 
 def test_the_fast_lane_cap_bounds_its_share_of_any_window():
@@ -256,7 +332,7 @@ def test_a_paused_endpoint_takes_no_slot_and_holds_up_nothing_else():
     sim = Sim(b)
     sim.reserve(T0)
     sim.endpoint_until = T0 + 30.0
-    assert b.reserve(sim.conn, IDLE, sim.endpoint_until, T0) == (None, near(30.0))
+    assert b.reserve(sim.conn, IDLE, sim.endpoint_until, T0) == (None, near(30.0), ENDPOINT_PAUSED)
     sim.endpoint_until = 0.0  # another endpoint
     assert sim.reserve(T0) == near(0.1)  # as if the paused endpoint's request had not asked
 

@@ -37,15 +37,18 @@ from . import windowing as W
 from .errors import DeferRequested, ErrorKind, NotionApiError, from_exception
 from .limiter import (
     LANE_BULK,
-    EndpointPaused,
     MemoryBackend,
     NotionRateLimiter,
+    SlotNotTaken,
+    TurnGiven,
     pause_reason,
     token_fingerprint,
 )
 from .usage import UsageRecorder, template_endpoint
 
 TEXT_ID_TYPES = ("rich_text", "title")
+_MAX_ASKS = 1000
+"""Asks to the limiter for one slot at most: each answer not taken is a wait (a turn, a paused endpoint)."""
 _SDK_LOG = logging.getLogger("sf_notion_sync.notion.sdk")
 
 
@@ -290,15 +293,18 @@ class ThrottledNotionClient:
 
     def _wait_for_slot(self, endpoint: str, defer: bool, stats: CallStats) -> None:
         """Take a slot and sleep until it; a longer wait than the defer threshold raises DeferRequested
-        when deferring is allowed. A paused endpoint takes no slot: wait its pause out, then ask again."""
-        while True:
+        when deferring is allowed. When no slot is taken (a paused endpoint, or a bulk turn: see pacing),
+        sleep that wait out and ask again; back at a turn, the caller keeps its place in the line."""
+        queued = False
+        for _ in range(_MAX_ASKS):
             try:
                 wait = self.limiter.reserve(
-                    max_wait=self.defer_threshold_s if defer else None, lane=self.lane, endpoint=endpoint
+                    max_wait=self.defer_threshold_s if defer else None, lane=self.lane, endpoint=endpoint,
+                    queued=queued,
                 )
                 taken = True
-            except EndpointPaused as paused:
-                wait, taken = paused.wait_s, False
+            except SlotNotTaken as not_taken:
+                wait, taken, queued = not_taken.wait_s, False, isinstance(not_taken, TurnGiven)
             if defer and wait > self.defer_threshold_s:
                 raise DeferRequested(wait, self._clock() + wait)
             if wait > 0:
@@ -306,6 +312,7 @@ class ThrottledNotionClient:
                 self._sleep(wait)
             if taken:
                 return
+        raise RuntimeError(f"no Notion slot for {endpoint} after {_MAX_ASKS} asks to the limiter")
 
     def _record(self, method: str, path: str, status: int, started: float) -> None:
         if self.usage is not None:

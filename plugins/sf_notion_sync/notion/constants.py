@@ -26,6 +26,10 @@ DEFER_THRESHOLD_S = 10.0
 FAST_LANE_CAP = 0.2
 """At most this share of any window goes to the fast lane (single records synced now). It is a cap,
 not a reservation: fast-lane requests go ahead of bulk ones, and bulk work may use all the rest."""
+HOLD_INTERVALS = 1.0
+"""Bulk callers hold no slot more than this many request intervals ahead (twice that for a caller back
+at its turn; one further back gets a turn to ask again), so a fast-lane request waits at most ~3
+intervals, however many bulk callers there are: 0.3 s at 600 per minute, 1 s at 180."""
 
 # The per-workspace limit is not published and is shared with the workspace's other integrations: after
 # a workspace 429 (or a 529) the budget is cut by WORKSPACE_CUT (never below WORKSPACE_FLOOR of it), then

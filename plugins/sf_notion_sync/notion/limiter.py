@@ -28,11 +28,20 @@ from typing import Any
 
 from . import constants as C
 from .limiter_backends import BudgetKeys, LimiterBackend, MemoryBackend, RedisBackend, SqlBackend
-from .pacing import LANE_BULK, LANE_FAST, LANES, WindowBudget, WorkspacePolicy, in_force
+from .pacing import (
+    ENDPOINT_PAUSED,
+    LANE_BULK,
+    LANE_FAST,
+    LANES,
+    TURN,
+    WindowBudget,
+    WorkspacePolicy,
+    in_force,
+)
 
 __all__ = [
     "LANE_BULK", "LANE_FAST", "REASONS", "EndpointPaused", "LimiterStatus", "MemoryBackend", "NotionRateLimiter",
-    "RedisBackend", "SqlBackend", "build_limiter", "pause_reason", "token_fingerprint",
+    "RedisBackend", "SlotNotTaken", "SqlBackend", "TurnGiven", "build_limiter", "pause_reason", "token_fingerprint",
 ]  # fmt: skip
 
 REASON_CONNECTION, REASON_WORKSPACE, REASON_ENDPOINT = "connection", "workspace", "endpoint"
@@ -59,14 +68,29 @@ def pause_reason(rate_limit_reason: str | None, status: int) -> str:
     return _NOTION_REASONS.get(rate_limit_reason or "", REASON_CONNECTION)
 
 
-class EndpointPaused(Exception):
-    """``reserve(endpoint=...)`` while that endpoint is paused: nothing was taken; call again after
-    ``wait_s`` (or defer). The other endpoints' requests keep their slots meanwhile."""
+class SlotNotTaken(Exception):
+    """``reserve()`` took no slot: call again after ``wait_s`` (or defer)."""
+
+    def __init__(self, message: str, wait_s: float) -> None:
+        self.wait_s = wait_s
+        super().__init__(message)
+
+
+class EndpointPaused(SlotNotTaken):
+    """``reserve(endpoint=...)`` while that endpoint is paused. The other endpoints' requests keep their
+    slots meanwhile."""
 
     def __init__(self, endpoint: str, wait_s: float) -> None:
         self.endpoint = endpoint
-        self.wait_s = wait_s
-        super().__init__(f"Notion endpoint {endpoint} is paused for {wait_s:.1f}s")
+        super().__init__(f"Notion endpoint {endpoint} is paused for {wait_s:.1f}s", wait_s)
+
+
+class TurnGiven(SlotNotTaken):
+    """A bulk slot further ahead than ``hold_intervals``: not held, so that a fast request can go first;
+    call again with ``queued=True`` after ``wait_s``, the caller's turn."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"no slot held yet: ask again in {wait_s:.3f}s", wait_s)
 
 
 @dataclass(frozen=True)
@@ -115,7 +139,8 @@ class NotionRateLimiter:
     """The budget of one token: ``requests`` per ``window_s`` (Notion's plan), shared through ``backend``.
 
     ``fast_lane_cap`` (0..1): the most of any window ``reserve(lane="fast")`` may take; fast requests go
-    ahead of bulk ones, and bulk may use everything the fast lane does not. ``burst``: sends back to
+    ahead of bulk ones, and bulk may use everything the fast lane does not. ``hold_intervals``: bulk
+    callers hold no slot further ahead than that many intervals (None: any; see pacing). ``burst``: sends back to
     back at most (default ``BURST_SHARE`` of the budget); ``slack_s``: added to the window when spacing
     sends (default ``SLACK_SHARE`` of it). ``workspace_key``: shared by every connection of one Notion
     workspace, so a workspace limit pauses all of them (default: this token alone). ``processes``: that
@@ -136,6 +161,7 @@ class NotionRateLimiter:
         workspace_key: str | None = None,
         policy: WorkspacePolicy | None = None,
         processes: int = 1,
+        hold_intervals: float | None = C.HOLD_INTERVALS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if requests < 1:
@@ -157,6 +183,7 @@ class NotionRateLimiter:
             burst=min(share, max(1, burst // self.processes)),
             fast_lane_cap=float(fast_lane_cap),
             policy=policy or WorkspacePolicy(period_s=self.window_s),
+            hold_intervals=hold_intervals,
         )
         self.clock = clock
 
@@ -178,19 +205,22 @@ class NotionRateLimiter:
 
     def reserve(
         self, now: float | None = None, *, max_wait: float | None = None, lane: str = LANE_BULK,
-        endpoint: str | None = None,
+        endpoint: str | None = None, queued: bool = False,
     ) -> float:
         """Seconds to wait before sending (0 = send now); the slot is taken. With ``max_wait``, a longer
-        wait takes nothing and is only reported (for a caller that defers instead). ``endpoint`` (a
-        template such as ``POST /v1/pages``): while that endpoint is paused nothing is taken and
-        EndpointPaused says how long to wait before calling again."""
+        wait takes nothing and is only reported (for a caller that defers instead). Otherwise, when no
+        slot is taken, SlotNotTaken says how long to wait before calling again: EndpointPaused while
+        ``endpoint`` (a template such as ``POST /v1/pages``) is paused, TurnGiven for a bulk slot too far
+        ahead (call again with ``queued=True``)."""
         if lane not in LANES:
             raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
         now = self.clock() if now is None else now
         keys = BudgetKeys(self.key, self.workspace_key, self._endpoint_key(endpoint) if endpoint else None)
-        wait, taken = self.backend.reserve(keys, self.budget, now, lane, max_wait)
-        if not taken and (max_wait is None or wait <= max_wait):
+        wait, outcome = self.backend.reserve(keys, self.budget, now, lane, max_wait, queued)
+        if outcome == ENDPOINT_PAUSED:
             raise EndpointPaused(endpoint or "", wait)
+        if outcome == TURN:
+            raise TurnGiven(wait)
         return wait if wait >= 1e-6 else 0.0  # less is the rounding of times to the µs
 
     def pause(

@@ -14,9 +14,17 @@ alignment -- hence no connection-limit 429 -- and, while there is demand, every 
   ``(window_s + slack_s) / n``. Once a slot had to wait for the log (the window's budget is spent),
   the next window is paced evenly from its start instead of opening with another burst; idle time
   earns the burst back. The shape only orders sends: with demand, each window still sends n.
-* Fast lane: a fast reservation skips the shaping and takes the next slot the log allows, right after
-  the slots bulk callers already hold (each holds at most one), so bulk callers not yet served queue
-  behind it. A second log caps fast sends at ``fast_lane_cap`` of any window; nothing is kept idle.
+* Fast lane by priority: a fast reservation skips the shaping and takes the next slot the log allows,
+  right after the slots already held. Bulk callers hold none more than ``hold_intervals`` intervals
+  ahead: a later bulk slot is not taken; the caller gets a *turn* instead, a time to ask again one
+  interval before that slot. ``turn``, a dispenser, spaces the turns of waiting callers an interval
+  apart, so they come back one by one, not as a herd; while turns are out, a new bulk caller queues
+  behind them instead of taking the slot their holders come back for. A caller back at its turn
+  (``queued``) takes its slot if it is within twice the hold (fast requests went first); further (a
+  pause began meanwhile) it gets a new turn at the back of the line, as every other holder will. A fast
+  request therefore waits at most 2 × ``hold_intervals`` + 1 intervals behind any number of bulk
+  callers (outside the gap after an opening burst). A second log caps fast sends at ``fast_lane_cap``
+  of any window; nothing is kept idle. Turns take no slot: the guarantee rests on the log alone.
 * Pauses: ``paused_until`` of the connection's, the workspace's or an endpoint's state. A workspace
   pause also cuts the workspace's ``factor`` (the share of the budget in force), which recovers by steps.
   A request for a paused endpoint takes no slot until the pause ends, so the other endpoints go on.
@@ -27,12 +35,18 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from . import constants as C
 
 LANE_BULK, LANE_FAST = "bulk", "fast"
 LANES = (LANE_BULK, LANE_FAST)
+TAKEN, TURN, ENDPOINT_PAUSED, LATER = "taken", "turn", "endpoint_paused", "later"
+"""A reservation's outcome: the slot is taken; a turn is given (ask again at it); the endpoint is
+paused (ask again when it ends); the wait is beyond ``max_wait`` (nothing taken: defer)."""
+OUTCOMES = (TAKEN, TURN, ENDPOINT_PAUSED, LATER)
 _EPS = 1e-9  # float slack in floor(): 180 x 0.2 must be 36, not 35.999...
+_US = 1e-6
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,8 @@ class BudgetState:
     """The fast lane's slots among them: the log its cap is checked against."""
     tat: float = 0.0
     """GCRA's theoretical arrival time; it shapes bursts, the log alone keeps the guarantee."""
+    turn: float = 0.0
+    """The turn dispenser: the earliest turn the next bulk caller held back may get."""
     paused_until: float = 0.0
     factor: float = 1.0
     """Share of the budget in force: below 1 on a workspace key after a workspace 429, recovering."""
@@ -71,6 +87,15 @@ class WorkspacePolicy:
         return min(1.0, state.factor + self.step * periods)
 
 
+class Reservation(NamedTuple):
+    """What ``WindowBudget.reserve`` decided: the connection's new state (None: unchanged), the wait
+    (to the slot, to the turn, to the endpoint's pause end, or beyond ``max_wait``) and the outcome."""
+
+    state: BudgetState | None
+    wait: float
+    outcome: str
+
+
 @dataclass(frozen=True)
 class WindowBudget:
     """``requests`` per ``window_s`` for one key, and how they are paced (see the module docstring)."""
@@ -81,6 +106,8 @@ class WindowBudget:
     burst: int
     fast_lane_cap: float
     policy: WorkspacePolicy = field(default_factory=WorkspacePolicy)
+    hold_intervals: float | None = None
+    """How far ahead, in intervals, a bulk caller may hold a slot (None: any distance)."""
 
     def __post_init__(self) -> None:
         if self.requests < 1 or self.window_s <= 0 or self.slack_s < 0:
@@ -90,6 +117,8 @@ class WindowBudget:
             raise ValueError(f"burst must be between 1 and requests ({self.requests}), got {self.burst}")
         if not 0.0 <= self.fast_lane_cap <= 1.0:
             raise ValueError(f"fast_lane_cap must be between 0 and 1, got {self.fast_lane_cap!r}")
+        if self.hold_intervals is not None and self.hold_intervals < 1:
+            raise ValueError(f"hold_intervals must be >= 1 (or None), got {self.hold_intervals!r}")
 
     @property
     def span_s(self) -> float:
@@ -106,12 +135,13 @@ class WindowBudget:
 
     def reserve(
         self, conn: BudgetState, workspace: BudgetState, endpoint_paused_until: float, now: float,
-        lane: str = LANE_BULK, max_wait: float | None = None,
-    ) -> tuple[BudgetState | None, float]:
-        """Take the next slot: the connection's new state and the wait before sending. Nothing is taken
-        (state None) when the wait is beyond ``max_wait`` (a deferring caller comes back later), nor
-        while the endpoint is paused past the slot: the wait is then to the pause's end, and the slots
-        stay free for the other endpoints (a slot held that far ahead would hold up every later one)."""
+        lane: str = LANE_BULK, max_wait: float | None = None, queued: bool = False,
+    ) -> Reservation:
+        """Take the next slot, or give a turn (see the module docstring). Nothing is taken when the wait
+        is beyond ``max_wait`` (a deferring caller comes back later), nor while the endpoint is paused
+        past the slot: the wait is then to the pause's end, and the slots stay free for the other
+        endpoints (a slot held that far ahead would hold up every later one). ``queued``: the caller is
+        back at the turn it was given."""
         n = self.effective(workspace, now)
         interval = self.span_s / n
         earliest = max(now, conn.paused_until, workspace.paused_until, *conn.sent[-1:])
@@ -124,10 +154,15 @@ class WindowBudget:
         spent = window_free >= slot  # waited for the log: no burst left, pace the next window evenly
         slot = math.floor(slot * 1e6) / 1e6  # to the µs, down: a slot due now waits for nothing
         if endpoint_paused_until > slot:
-            return None, endpoint_paused_until - now
+            wait = endpoint_paused_until - now
+            return Reservation(None, wait, LATER if max_wait is not None and wait > max_wait else ENDPOINT_PAUSED)
         wait = slot - now
         if max_wait is not None and wait > max_wait:
-            return None, wait
+            return Reservation(None, wait, LATER)
+        if not fast and self.hold_intervals is not None:
+            hold = self.hold_intervals * interval * (2 if queued else 1)
+            if wait > hold + _US or (not queued and conn.turn > now):  # a µs: the rounding of times
+                return self._turn(conn, slot - interval, interval, now, max_wait)
         tat = _us(max(conn.tat, slot + (self.burst - 1) * interval if spent else slot) + interval)
         horizon = now - self.span_s  # older slots bind nothing any more
         new = replace(
@@ -137,7 +172,14 @@ class WindowBudget:
             tat=tat,
             updated_at=now,
         )
-        return new, wait
+        return Reservation(new, wait, TAKEN)
+
+    def _turn(self, conn: BudgetState, due: float, interval: float, now: float, max_wait: float | None) -> Reservation:
+        """A turn at ``due`` (one interval before the slot) or after the turns already given."""
+        turn = _us(max(due, conn.turn))
+        if max_wait is not None and turn - now > max_wait:
+            return Reservation(None, turn - now, LATER)
+        return Reservation(replace(conn, turn=_us(turn + interval), updated_at=now), turn - now, TURN)
 
     def pause(
         self, state: BudgetState, now: float, retry_after: float, reason: str, adaptive: bool

@@ -27,9 +27,10 @@ class LimiterBackend(ABC):
 
     @abstractmethod
     def reserve(
-        self, keys: BudgetKeys, budget: WindowBudget, now: float, lane: str, max_wait: float | None
-    ) -> tuple[float, bool]:
-        """``budget.reserve`` on the keys' states in one atomic step: the wait, and whether a slot was taken."""
+        self, keys: BudgetKeys, budget: WindowBudget, now: float, lane: str, max_wait: float | None,
+        queued: bool = False,
+    ) -> tuple[float, str]:
+        """``budget.reserve`` on the keys' states in one atomic step: the wait and the outcome (pacing.OUTCOMES)."""
 
     @abstractmethod
     def pause(
@@ -51,13 +52,13 @@ class TransactBackend(LimiterBackend):
     ) -> T:
         """Run ``fn(state of key, states of read_keys)`` atomically; store the state it returns unless None."""
 
-    def reserve(self, keys, budget, now, lane, max_wait):
+    def reserve(self, keys, budget, now, lane, max_wait, queued=False):
         read_keys = [keys.workspace] + ([keys.endpoint] if keys.endpoint else [])
 
-        def fn(conn: BudgetState, others: list[BudgetState]) -> tuple[BudgetState | None, tuple[float, bool]]:
+        def fn(conn: BudgetState, others: list[BudgetState]) -> tuple[BudgetState | None, tuple[float, str]]:
             endpoint_paused_until = others[1].paused_until if keys.endpoint else 0.0
-            new, wait = budget.reserve(conn, others[0], endpoint_paused_until, now, lane, max_wait)
-            return new, (wait, new is not None)
+            new, wait, outcome = budget.reserve(conn, others[0], endpoint_paused_until, now, lane, max_wait, queued)
+            return new, (wait, outcome)
 
         return self.transact(keys.connection, read_keys, fn)
 

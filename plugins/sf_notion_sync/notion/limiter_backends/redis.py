@@ -27,7 +27,8 @@ _LUA_RESERVE = _LUA_COMMON + """
 local now, requests, span, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local fast_cap, fast_lane, max_wait = tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7])
 local step, period, ttl, eps = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), 1e-9
-local c = redis.call('HMGET', KEYS[1], 'tat', 'paused_until')
+local hold, queued = tonumber(ARGV[11]), ARGV[12] == '1'
+local c = redis.call('HMGET', KEYS[1], 'tat', 'paused_until', 'turn')
 local w = redis.call('HMGET', KEYS[4], 'paused_until', 'rate_factor')
 local n = math.max(1, math.floor(requests * factor_at(w[2], w[1], now, step, period) + eps))
 local interval = span / n
@@ -51,10 +52,23 @@ local spent = window_free >= slot
 slot = math.floor(slot * 1e6) / 1e6
 if KEYS[5] then
   local endpoint_until = tonumber(redis.call('HGET', KEYS[5], 'paused_until')) or 0
-  if endpoint_until > slot then return {fmt(endpoint_until - now), 0} end
+  if endpoint_until > slot then
+    if max_wait and endpoint_until - now > max_wait then return {fmt(endpoint_until - now), 'later'} end
+    return {fmt(endpoint_until - now), 'endpoint_paused'}
+  end
 end
 local wait = slot - now
-if max_wait and wait > max_wait then return {fmt(wait), 0} end
+if max_wait and wait > max_wait then return {fmt(wait), 'later'} end
+if (not fast) and hold then
+  local limit, turn = hold * interval, us(math.max(slot - interval, tonumber(c[3]) or 0))
+  if queued then limit = 2 * limit end
+  if wait > limit + 1e-6 or ((not queued) and (tonumber(c[3]) or 0) > now) then
+    if max_wait and turn - now > max_wait then return {fmt(turn - now), 'later'} end
+    redis.call('HSET', KEYS[1], 'turn', fmt(us(turn + interval)), 'updated_at', fmt(now))
+    redis.call('EXPIRE', KEYS[1], ttl)
+    return {fmt(turn - now), 'turn'}
+  end
+end
 local base = slot
 if spent then base = slot + (burst - 1) * interval end
 redis.call('RPUSH', KEYS[2], fmt(slot))
@@ -67,7 +81,7 @@ end
 redis.call('HSET', KEYS[1], 'tat', fmt(us(math.max(tat, base) + interval)), 'updated_at', fmt(now))
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-return {fmt(wait), 1}
+return {fmt(wait), 'taken'}
 """
 
 _LUA_PAUSE = _LUA_COMMON + """
@@ -112,6 +126,7 @@ class RedisBackend(LimiterBackend):
             sent=tuple(float(t) for t in sent),
             fast=tuple(float(t) for t in fast),
             tat=float(fields.get("tat", 0)),
+            turn=float(fields.get("turn", 0)),
             paused_until=float(fields.get("paused_until", 0)),
             factor=float(fields.get("rate_factor", 1)),
             last_429_at=float(fields["last_429_at"]) if "last_429_at" in fields else None,
@@ -119,7 +134,7 @@ class RedisBackend(LimiterBackend):
             updated_at=float(fields.get("updated_at", 0)),
         )
 
-    def reserve(self, keys, budget: WindowBudget, now, lane, max_wait):
+    def reserve(self, keys, budget: WindowBudget, now, lane, max_wait, queued=False):
         conn = self.prefix + keys.connection
         names = [conn, conn + "|sent", conn + "|fast", self.prefix + keys.workspace]
         if keys.endpoint:
@@ -130,9 +145,10 @@ class RedisBackend(LimiterBackend):
             repr(budget.fast_lane_cap), "1" if lane == LANE_FAST else "0",
             "" if max_wait is None else repr(float(max_wait)),
             repr(policy.step), repr(policy.period_s), str(self.TTL_S),
+            "" if budget.hold_intervals is None else repr(float(budget.hold_intervals)), "1" if queued else "0",
         ]  # fmt: skip
-        wait, taken = self._reserve(keys=names, args=args)
-        return float(wait), bool(taken)
+        wait, outcome = self._reserve(keys=names, args=args)
+        return float(wait), outcome.decode()
 
     def pause(self, key, budget: WindowBudget, now, retry_after, reason, adaptive):
         policy = budget.policy

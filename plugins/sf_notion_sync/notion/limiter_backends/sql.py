@@ -2,7 +2,8 @@
 
 A reservation is one short transaction: the connection's row locked (``SELECT ... FOR UPDATE`` on
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), the workspace's and the endpoint's rows read, the
-connection's row written back. The sliding log is JSON text in ``window_log`` (migration 0003).
+connection's row written back. The sliding log (and the turn dispenser) is JSON text in
+``window_log`` (migration 0003).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _columns(state: BudgetState) -> dict[str, Any]:
         "last_429_at": state.last_429_at,
         "last_429_reason": state.last_429_reason,
         "updated_at": state.updated_at,
-        "window_log": json.dumps({"sent": state.sent, "fast": state.fast}) if state.sent else None,
+        "window_log": json.dumps({"sent": state.sent, "fast": state.fast, "turn": state.turn})
+        if state.sent or state.turn else None,
     }
 
 
@@ -91,6 +93,7 @@ def _state(row: Any) -> BudgetState:
         sent=tuple(log.get("sent", ())),
         fast=tuple(log.get("fast", ())),
         tat=float(row["tat"] or 0.0),
+        turn=float(log.get("turn", 0.0)),
         paused_until=float(row["paused_until"] or 0.0),
         factor=float(row["rate_factor"] if row["rate_factor"] is not None else 1.0),
         last_429_at=row["last_429_at"],
