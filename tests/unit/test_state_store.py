@@ -78,7 +78,7 @@ def test_migrated_schema_matches_models(store):
     upgrade(store.engine)  # a second upgrade is a no-op
     with store.engine.connect() as conn:
         assert (
-            conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0009_batch_checkpoint"
+            conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0011_realtime_replay"
         )
 
 

@@ -12,6 +12,7 @@ from sf_notion_sync.state.batch_store import BatchStore
 from sf_notion_sync.state.db import default_state_url, make_engine, upgrade
 from sf_notion_sync.state.intent_store import IntentStore
 from sf_notion_sync.state.record_map_store import RecordMapStore
+from sf_notion_sync.state.replay_ids import ReplayIdStore
 from sf_notion_sync.state.run_metrics import RunMetricsStore
 from sf_notion_sync.state.run_store import RunStore
 from sf_notion_sync.state.staging_store import StagingStore
@@ -40,6 +41,7 @@ class StateStore(
     WatermarkStore,
     UsageStore,
     RunMetricsStore,
+    ReplayIdStore,
 ):
     """The sync state database as the engine uses it; safe to share between threads."""
 
