@@ -18,7 +18,7 @@ from sf_notion_sync.state.rows import BatchInfo
 
 from .batch import STATUS_DONE
 from .context import KIND_FULL, KIND_INCREMENTAL, KIND_RESYNC, SyncContext
-from .staging import DELETES_WATERMARK
+from .staging import DELETES_WATERMARK, RESUMES_KEY
 from .timeutil import parse_sf_datetime
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
         "budget": ctx.budget.as_dict(),
         "rate_limited_by_reason": run.rate_limited_by_reason,
         "watermark": watermark,
+        # how often the run was resumed on its finished extraction (its counts span every attempt)
+        "resumes": params.get(RESUMES_KEY, 0),
     }
     if KIND_RESYNC in params:
         summary.update(resync=params[KIND_RESYNC], deletes=params.get("deletes"))
