@@ -31,7 +31,7 @@ def test_minutes_add_up_across_batches_and_reports(store):
     assert [(m["minute"].minute, m["records"], m["notion_requests"], m["rate_limited_429s"]) for m in minutes["r1"]] == [
         (0, 15, 17, 2), (3, 7, 8, 1)]
     assert minutes["none"] == []
-    assert store.run_done("r1", T0 + timedelta(minutes=3, seconds=10), timedelta(minutes=2)) == (22, 7)
+    assert store.run_done("r1", T0 + timedelta(minutes=3, seconds=10), timedelta(minutes=2)) == (22, 3, 7, 8)
     rows = store.minutes_by_budget(T0 + timedelta(minutes=1))
     assert [(r["minute"].minute, r["budget_key"]) for r in rows] == [(3, "notion:abc")]
 

@@ -347,13 +347,13 @@ def test_a_long_run_is_folded_into_a_bounded_chart(store):
 
 
 def test_eta_falls_back_to_the_budget_before_any_report(store):
-    from sf_notion_sync.ui import run_view
+    from sf_notion_sync.sync.progress import run_pace
 
     now = datetime.now(UTC)
     store.start_run("fresh", "d", "Account", "full", budget_rps=3.0, now=now - timedelta(seconds=5))
     store.set_run_total("fresh", 600)
-    live = run_view.eta(store, store.get_run("fresh"), now)
-    assert live == {"done": 0, "records_per_s": None, "eta_s": 200.0, "eta_from": "budget"}
+    live = run_pace(store, store.get_run("fresh"), now)
+    assert (live.done, live.records_per_s, live.eta_s, live.eta_from) == (0, None, 200.0, "budget")
 
 
 def test_budget_use_per_connection_and_shared_workspace(store):

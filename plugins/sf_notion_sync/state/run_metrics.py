@@ -109,14 +109,20 @@ class RunMetricsStore(StoreBase):
                                           ("minute", "records", "notion_requests", "rate_limited_429s", "budget_rps")})
         return found
 
-    def run_done(self, run_id: str, now: datetime, recent: timedelta) -> tuple[int, int]:
-        """Records the run's batches reported so far, and those of the ``recent`` minutes before ``now``."""
+    def run_done(self, run_id: str, now: datetime, recent: timedelta) -> tuple[int, int, int, int]:
+        """Records and 429s the run's batches reported so far, and the records and Notion requests of the
+        ``recent`` minutes before ``now``: what its rate and ETA are measured from."""
         since = minute_of(now - recent)
-        recent_sum = func.sum(case((_minute.c.minute >= since, _minute.c.records), else_=0))
-        query = select(func.coalesce(func.sum(_minute.c.records), 0), func.coalesce(recent_sum, 0))
+
+        def total(column: Any, where: Any = None) -> Any:
+            return func.coalesce(func.sum(column if where is None else case((where, column), else_=0)), 0)
+
+        query = select(total(_minute.c.records), total(_minute.c.rate_limited_429s),
+                       total(_minute.c.records, _minute.c.minute >= since),
+                       total(_minute.c.notion_requests, _minute.c.minute >= since))
         with self.engine.connect() as conn:
-            total, latest = conn.execute(query.where(_minute.c.run_id == run_id)).one()
-        return int(total), int(latest)
+            row = conn.execute(query.where(_minute.c.run_id == run_id)).one()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
     def minutes_by_budget(self, since: datetime) -> list[dict[str, Any]]:
         """Every run's minutes since ``since`` with their budget keys: what budget use per connection is

@@ -16,10 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from sf_notion_sync.state.rows import RunInfo
 from sf_notion_sync.state.run_metrics import MinuteDelta
+from sf_notion_sync.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,33 @@ def eta_seconds(remaining: int, rate: float | None, budget_rps: float | None) ->
         return 0.0
     pace = rate if rate and rate > 0 else budget_rps
     return remaining / pace if pace and pace > 0 else None
+
+
+@dataclass(frozen=True)
+class RunPace:
+    """A run's live figures: records done (finished batches, or the running ones' reports if further),
+    429s, the records/s and Notion requests/s of the recent minutes, and the ETA from them."""
+
+    done: int
+    rate_limited_429s: int
+    records_per_s: float | None
+    requests_per_s: float | None
+    eta_s: float | None
+    eta_from: str
+    """``rate`` (measured) or ``budget`` (nothing reported yet)."""
+
+
+def run_pace(store: StateStore, run: RunInfo, now: datetime, since: datetime | None = None) -> RunPace:
+    """``since``: when the run's batches began writing (default: its first batch's start, read here), so
+    the time its extraction and planning took does not dilute the rate."""
+    if since is None:
+        since = min((b.started_at for b in store.list_batches(run.run_id) if b.started_at), default=None)
+    reported, limited, recent, requests = store.run_done(run.run_id, now, RECENT)
+    done = max(reported, run.processed)
+    span = min(RECENT.total_seconds(), max((now - (since or run.started_at)).total_seconds(), 1.0))
+    rate = recent / span if recent else None
+    return RunPace(done, max(limited, run.rate_limited_429s), rate, requests / span if requests else None,
+                   eta_seconds(run.total - done, rate, run.budget_rps), "rate" if rate else "budget")
 
 
 def duration(seconds: float | None) -> str:
@@ -128,11 +157,7 @@ class BatchProgress:
         rate, rps = now.records / elapsed, now.requests / elapsed
         done = self.carried + now.records
         run = ctx.store.get_run(ctx.run_id)
-        run_eta = None
-        if run is not None and run.total:
-            reported, recent = ctx.store.run_done(ctx.run_id, at, RECENT)
-            span = min(RECENT.total_seconds(), max((at - run.started_at).total_seconds(), 1e-6))
-            run_eta = eta_seconds(run.total - max(reported, run.processed), recent / span or rate, ctx.budget_rps)
+        run_eta = run_pace(ctx.store, run, at).eta_s if run is not None and run.total else None
         budget = ctx.budget_rps
         log.info(
             "batch %s: %s / %s records (%.0f%%) · %.2f records/s · Notion %.2f req/s of %.2f budget (%.0f%%) · "

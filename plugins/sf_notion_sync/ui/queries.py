@@ -24,6 +24,7 @@ from sf_notion_sync.state.models import (
 from sf_notion_sync.state.rows import RunInfo, UsageRollup
 from sf_notion_sync.state.store import StateStore, utcnow
 from sf_notion_sync.sync.batch import STATUS_DONE
+from sf_notion_sync.sync.progress import run_pace
 from sf_notion_sync.ui import run_view
 
 RUNS_PER_OBJECT = 5
@@ -127,16 +128,16 @@ def _run_dict(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
         starts = [b.started_at for b in batches if b.started_at]
         if achieved is None and starts:  # live estimate, as finish_run computes it at the end
             achieved = run.notion_requests / max((now - min(starts)).total_seconds(), 1e-6)
-        live = run_view.eta(store, run, now)
+        live = run_pace(store, run, now, min(starts, default=None))
         progress = {
             "batches_done": sum(b.status == STATUS_DONE for b in batches),
             "batches_running": sum(b.status == RUN_RUNNING for b in batches),
             "batches_planned": len(batches),
-            "processed": live["done"],
+            "processed": live.done,
             "total": run.total,
-            "records_per_s": live["records_per_s"],
-            "eta_s": live["eta_s"],
-            "eta_from": live["eta_from"],
+            "records_per_s": live.records_per_s,
+            "eta_s": live.eta_s,
+            "eta_from": live.eta_from,
         }
     return {
         "run_id": run.run_id,

@@ -1,5 +1,5 @@
-"""What the dashboard shows of a run over time: its ETA, its chart, the lossy changes it wrote, and the
-budget use per connection over the last hours -- all from the per-minute run metrics.
+"""What the dashboard shows of a run over time: its chart, the lossy changes it wrote, and the budget use
+per connection over the last hours -- from the per-minute run metrics (the ETA: sync/progress.run_pace).
 
 The chart of a run that lasted days would be thousands of minutes, so its series is folded into at
 most ``CHART_POINTS`` equal steps (each the average over its minutes, its 429s summed), and only the
@@ -14,23 +14,11 @@ from typing import Any
 
 from sf_notion_sync.state.rows import RunInfo
 from sf_notion_sync.state.store import StateStore
-from sf_notion_sync.sync.progress import RECENT, eta_seconds
 
 CHART_POINTS = 120
 CHART_MINUTES = 14 * 24 * 60
 BUDGET_HOURS = 24
 MAX_BUDGET_HOURS = 24 * 14
-
-
-def eta(store: StateStore, run: RunInfo, now: datetime) -> dict[str, Any]:
-    """Records done (finished batches, or the running ones' reports if further), the rate over the
-    recent minutes, and the ETA from them, falling back to the budget before there is a rate."""
-    reported, recent = store.run_done(run.run_id, now, RECENT)
-    done = max(reported, run.processed)
-    span = min(RECENT.total_seconds(), max((now - run.started_at).total_seconds(), 1.0))
-    rate = recent / span if recent else None
-    return {"done": done, "records_per_s": rate, "eta_s": eta_seconds(run.total - done, rate, run.budget_rps),
-            "eta_from": "rate" if rate else "budget"}
 
 
 def charts(store: StateStore, runs: Sequence[RunInfo], now: datetime) -> dict[str, list[dict[str, Any]]]:
