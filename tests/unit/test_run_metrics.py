@@ -85,3 +85,15 @@ def test_interval_from_env_is_checked(monkeypatch):
         with pytest.raises(ValueError, match="SF_NOTION_SYNC_PROGRESS_INTERVAL_S"):
             interval_from_env()
     assert (duration(None), duration(42), duration(185), duration(3725)) == ("?", "42s", "3m 05s", "1h 02m")
+
+
+def test_purge_drops_old_minutes_and_the_lossy_changes_of_old_runs(store):
+    store.start_run("old", "d", "Account", "full", now=T0 - timedelta(days=100))
+    store.start_run("new", "d", "Account", "full", now=T0)
+    store.add_run_minute(MinuteDelta("old", "Account", T0 - timedelta(days=100), 5, 5, 0))
+    store.add_run_minute(MinuteDelta("new", "Account", T0, 5, 5, 0))
+    store.record_lossy_changes([LossyChange(r, "Account", "001A", "Notes", "text_truncated", "m") for r in ("old", "new")],
+                               now=T0)
+    assert store.purge_run_metrics(90, now=T0) == 2
+    assert store.run_minutes(["old", "new"]) == {"old": [], "new": store.run_minutes(["new"])["new"]}
+    assert store.lossy_summary("old") == [] and store.lossy_summary("new")[0]["records"] == 1

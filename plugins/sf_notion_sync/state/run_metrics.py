@@ -24,7 +24,7 @@ from sqlalchemy import case, delete, func, insert, select
 
 from sf_notion_sync.state.base import StoreBase
 from sf_notion_sync.state.db import write_connection
-from sf_notion_sync.state.models import PreflightSchema, SyncLossyChange, SyncRunMinute
+from sf_notion_sync.state.models import PreflightSchema, SyncLossyChange, SyncRun, SyncRunMinute
 
 EXAMPLE_IDS = 3
 """Record Ids shown per lossy property on the dashboard."""
@@ -33,6 +33,7 @@ EXAMPLE_IDS = 3
 _minute = SyncRunMinute.__table__
 _lossy = SyncLossyChange.__table__
 _preflight = PreflightSchema.__table__
+_run = SyncRun.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,15 @@ class RunMetricsStore(StoreBase):
                 summary.append({"property": name, "kind": kind, "records": n,
                                 "examples": [e.sf_id for e in examples], "message": examples[0].message})
         return summary
+
+    def purge_run_metrics(self, older_than_days: int, now: datetime) -> int:
+        """Drop the minutes, and the lossy changes of the runs started, before the retention (the API usage
+        retention: both are history of the same kind); rows deleted."""
+        cutoff = now - timedelta(days=older_than_days)
+        old_runs = select(_run.c.run_id).where(_run.c.started_at < cutoff)
+        with write_connection(self.engine) as conn:
+            minutes = conn.execute(delete(_minute).where(_minute.c.minute < minute_of(cutoff))).rowcount
+            return minutes + conn.execute(delete(_lossy).where(_lossy.c.run_id.in_(old_runs))).rowcount
 
     def record_preflight(self, seen: PreflightSeen) -> None:
         """Replace the object's preflight row with what this preflight saw."""
