@@ -342,12 +342,15 @@ RETRY_PARAMS = {
 
 @task(task_id="purge_usage")
 def purge_usage(retention_days: int) -> dict[str, int]:
-    """Drop API usage buckets past the retention: once per retry run, one DELETE on the key's first column."""
+    """Drop API usage buckets and run metrics past the retention: once per retry run, each an indexed DELETE."""
     from sf_notion_sync.airflow.hooks import SyncStateHook
+    from sf_notion_sync.state.store import utcnow
 
     state = SyncStateHook()
     try:
-        return {"purged": state.get_store().purge_api_usage(retention_days), "retention_days": retention_days}
+        store = state.get_store()
+        return {"purged": store.purge_api_usage(retention_days), "retention_days": retention_days,
+                "purged_run_metrics": store.purge_run_metrics(retention_days, now=utcnow())}
     finally:
         state.engine.dispose()
 
