@@ -152,10 +152,11 @@ class ChangeEventBus:
             return list(events)
 
     def resumable(self, topic: str, replay: int) -> bool:
-        """Whether a subscription can start after `replay`: issued, and no event after it purged yet."""
+        """Whether a subscription can start after `replay`: issued, and its event still retained (the
+        harsher reading: an id past retention fails even when no event after it was purged)."""
         self.retained(topic)
         with self._lock:
-            return self._purged_through.get(topic, 1000) <= replay <= self._last_replay
+            return self._purged_through.get(topic, 1000) < replay <= self._last_replay
 
     def latest_replay(self) -> int:
         with self._lock:
@@ -168,6 +169,11 @@ class ChangeEventBus:
     def unregister(self, ready: asyncio.Event) -> None:
         with self._lock:
             self._waiters = [(lp, ev) for lp, ev in self._waiters if ev is not ready]
+
+    def subscribers(self) -> int:
+        """Subscriptions open now (a test waits for its subscriber before it mutates)."""
+        with self._lock:
+            return len(self._waiters)
 
     def stats(self) -> dict:
         with self._lock:

@@ -2,8 +2,8 @@
 
 POST {"object": "Account", "change_type": "GAP_UPDATE", "record_ids": [...]} publishes a gap event (the
 Change Data Capture Developer Guide's "Gap Events": header only, the record ids, no field values);
-"GAP_OVERFLOW" an overflow event (no record ids: "Overflow Events"). GET returns per-topic counts and
-the latest replay id. Like the rest of /_sandbox/, never authenticated or counted.
+"GAP_OVERFLOW" an overflow event (no record ids: "Overflow Events"). GET returns per-topic counts, the latest
+replay id and the open subscriptions. Like the rest of /_sandbox/, never authenticated or counted.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class ChangeEventControl:
 
     def change_events(self, req: Req) -> dict:
         if req.request.method == "GET":
-            return {"topics": self.bus.stats(), "retention_s": self.bus.retention_s}
+            return {"topics": self.bus.stats(), "retention_s": self.bus.retention_s,
+                    "subscribers": self.bus.subscribers()}
         body = req.json()
         obj = object_def(str(body.get("object", "")))
         if obj is None:
