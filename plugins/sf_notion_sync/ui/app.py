@@ -26,8 +26,8 @@ from sf_notion_sync.ui import config_view, queries, run_view
 HERE = Path(__file__).parent
 TEMPLATE = HERE / "dashboard.html"
 CONFIG_TEMPLATE = HERE / "config.html"
-SHARED = {"__STYLE__": HERE / "style.css", "__COMMON_JS__": HERE / "common.js"}
-"""Inlined into both pages: one stylesheet and one set of helpers, no extra requests."""
+STYLE, COMMON_JS = HERE / "style.css", HERE / "common.js"
+"""Inlined into both pages (at __STYLE__ and __COMMON_JS__): one stylesheet, one set of helpers, no extra requests."""
 POLL_SECONDS = 5
 T = TypeVar("T")
 
@@ -47,8 +47,8 @@ def _render(template: Path, request: Request, data: dict[str, Any]) -> HTMLRespo
     # "<" escaped so that no text from the database can close the script element
     inline = json.dumps({**data, **config}, default=str).replace("<", "\\u003c")
     html = template.read_text(encoding="utf-8")
-    for marker, path in SHARED.items():
-        html = html.replace(marker, path.read_text(encoding="utf-8"))
+    html = html.replace("__STYLE__", f"<style>\n{STYLE.read_text(encoding='utf-8')}</style>")
+    html = html.replace("__COMMON_JS__", COMMON_JS.read_text(encoding="utf-8"))
     return HTMLResponse(html.replace("__INITIAL_DATA__", inline))
 
 

@@ -1,4 +1,6 @@
 // Shared by the dashboard and the configuration page (inlined by ui/app.py); INIT is the page's inline data.
+"use strict";
+const INIT = JSON.parse(document.getElementById("initial-data").textContent);
 const $ = (id) => document.getElementById(id);
 const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ESC[c]);
