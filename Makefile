@@ -6,6 +6,7 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 RUN := $(VENV)/bin/python -m sf_notion_sync.cli
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: all demo test bench lint airflow sandbox clean
 all: test
@@ -22,9 +23,10 @@ $(SYNCED): $(UV) pyproject.toml uv.lock
 demo: $(SYNCED)
 	$(RUN) demo $(DEMO_ARGS)
 
-## test: the whole test suite (PostgreSQL/Redis tests skip when those are not running, fail under CI)
+## test: the whole test suite (PostgreSQL/Redis tests skip when those are not running, fail under CI);
+##       TEST_WORKERS pytest-xdist processes (tests on one Airflow stack share a worker; 0: no xdist)
 test: $(SYNCED)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## bench: throughput, latency and memory measurements, printed with their ratio to the limits
 bench: $(SYNCED)

@@ -41,6 +41,9 @@ RETRY_DELAY_CAP_S = 2
 SETTLE_S = 15
 """defaults.exactly_once.settle_seconds: above the defer threshold (10 s), so a batch waiting to settle an
 unknown create defers to the triggerer; below the shipped 30 s, so that wait costs the e2e less."""
+STOP_TIMEOUT_S = 5
+"""How long a stack's processes get to exit on SIGTERM at teardown before SIGKILL: the API server's graceful
+shutdown alone took 7-30 s here, and nothing of a test stack's state outlives it."""
 ACTIVE_TASK_STATES = ("queued", "scheduled", "running", "deferred", "up_for_retry", "up_for_reschedule",
                       "restarting")
 
@@ -113,6 +116,7 @@ class AirflowStack:
                    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(not timetables)}
             with running_airflow(root / "airflow", env, DAG_IDS) as local:
                 yield cls(local, box, webhook)
+                local.stop(timeout=STOP_TIMEOUT_S)
 
     def fresh(self, state_dir: Path) -> None:
         """Nothing left of the previous module: no active run, fresh emulators, a new state database."""

@@ -49,8 +49,8 @@ def test_full_sync_defers_on_retry_after_then_completes(airflow, airflow_sandbox
                                                        tmp_path):
     airflow_stack.fresh(tmp_path)  # the first full sync: no page yet, whatever ran before
     _notion(airflow_sandbox, "POST", "/_sandbox/script", json={"responses": [
-        {"status": 429, "retry_after": 30, "method": "POST", "path_prefix": "/v1/pages", "count": 1}]})
-    run_id = airflow.trigger(DAG_ID)
+        {"status": 429, "retry_after": 15, "method": "POST", "path_prefix": "/v1/pages", "count": 1}]})
+    run_id = airflow.trigger(DAG_ID)  # 15 s: above the defer threshold (10 s), the batch waits in the triggerer
 
     wait_for_deferred_batch(airflow, DAG_ID, run_id)
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=400) == "success"

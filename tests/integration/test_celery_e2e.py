@@ -38,7 +38,7 @@ from sf_notion_sync.local.celery_runtime import (
 )
 from sf_notion_sync.local.sandbox_process import sandbox_process
 from sf_notion_sync.sandbox.run import NOTION_TOKEN, ensure_databases, sandbox_data_source_id
-from tests.integration._airflow_stack import RETRY_DELAY_CAP_S, poll, wait_for_deferred_batch
+from tests.integration._airflow_stack import RETRY_DELAY_CAP_S, STOP_TIMEOUT_S, poll, wait_for_deferred_batch
 
 pytestmark = [pytest.mark.celery_e2e, pytest.mark.timeout(900)]
 
@@ -136,6 +136,7 @@ def celery_stack(postgres_url, redis_url, tmp_path_factory) -> Iterator[CelerySt
                 notion_url = json.loads(sandbox["AIRFLOW_CONN_NOTION_DEFAULT"])["host"]
                 yield CeleryStack(airflow, notion_url, sandbox_data_source_id(sandbox["NOTION_DB_ACCOUNT"]),
                                   postgres_url)
+                airflow.stop(timeout=STOP_TIMEOUT_S)
     finally:
         drop_database(name)
         # the queue, its binding, messages a killed worker never acknowledged, the budget
