@@ -15,9 +15,12 @@ from sf_notion_sync.sync.progress import duration, interval_from_env
 T0 = datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    """The upserts and sums are dialect-specific SQL: each test runs on both databases."""
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue(
+        "empty_postgres_url")
+    store = StateStore.from_url(url)
     yield store
     store.engine.dispose()
 
