@@ -100,3 +100,41 @@ def test_purge_drops_old_minutes_and_the_lossy_changes_of_old_runs(store):
     assert store.purge_run_metrics(90, now=T0) == 2
     assert store.run_minutes(["old", "new"]) == {"old": [], "new": store.run_minutes(["new"])["new"]}
     assert store.lossy_summary("old") == [] and store.lossy_summary("new")[0]["records"] == 1
+
+
+class _Writer:
+    """A writer as the progress thread reads it."""
+
+    done = 0
+
+    def progress(self) -> tuple[int, int, int]:
+        return self.done, self.done + 1, 0
+
+    def budget_keys(self) -> tuple[str | None, str | None]:
+        return "notion:k", None
+
+
+def test_a_failed_report_neither_fails_the_batch_nor_loses_its_counts(store, caplog):
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from sqlalchemy.exc import OperationalError
+
+    from sf_notion_sync.sync.progress import BatchProgress
+
+    store.start_run("r", "d", "Account", "full", budget_rps=3.0, now=T0)
+    ctx = SimpleNamespace(store=store, run_id="r", object_name="Account", clock=lambda: T0, dry_run=False,
+                          budget_rps=3.0)
+    writer = _Writer()
+    progress = BatchProgress(ctx, 0, 10, 0, [writer], interval=3600)
+    writer.done = 4
+    locked = OperationalError("INSERT", {}, Exception("database is locked"))
+    caplog.set_level(logging.INFO, logger="sf_notion_sync")
+    with mock.patch.object(store, "add_run_minute", side_effect=locked), progress:
+        pass  # the final report fails inside __exit__, which does not raise
+    assert "batch 0: progress report failed" in caplog.text
+    writer.done = 6
+    progress.report()
+    [minute] = store.run_minutes(["r"])["r"]
+    assert (minute["records"], minute["notion_requests"]) == (6, 7)  # the failed report's share came along
+    assert "batch 0: 6 / 10 records (60%)" in caplog.text

@@ -14,14 +14,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sf_notion_sync.state.rows import RunInfo
 from sf_notion_sync.state.run_metrics import MinuteDelta
 from sf_notion_sync.state.store import StateStore
+
+if TYPE_CHECKING:
+    from .context import SyncContext
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +112,11 @@ class _Seen:
 class BatchProgress:
     """Reports one batch attempt every ``interval`` s on a thread, and once more when it stops."""
 
-    def __init__(self, ctx, batch_index: int, size: int, carried: int, writers: Sequence[Counted],
-                 interval: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ctx: SyncContext, batch_index: int, size: int, carried: int, writers: Sequence[Counted],
+                 interval: float) -> None:
         self.ctx, self.index, self.size, self.carried = ctx, batch_index, size, carried
-        self.writers, self.interval, self.monotonic = writers, interval, monotonic
-        self._began = monotonic()
+        self.writers, self.interval = writers, interval
+        self._began = time.monotonic()
         self._seen = _Seen()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"batch-{batch_index}-progress", daemon=True)
@@ -126,14 +129,18 @@ class BatchProgress:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=max(5.0, self.interval))
-        self.report()
+        self._safe_report()  # the last one: what the batch did since the previous report
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):  # ends when the batch stops; each wait is one interval
-            try:
-                self.report()
-            except Exception:  # a report must never stop the batch; the next one tries again
-                log.exception("batch %s: progress report failed", self.index)
+            self._safe_report()
+
+    def _safe_report(self) -> None:
+        """A report never fails the batch, nor hides the batch's own error; the next one tries again."""
+        try:
+            self.report()
+        except Exception:
+            log.exception("batch %s: progress report failed", self.index)
 
     def report(self) -> None:
         """Add what the writers did since the last report to the run's minute and log one line."""
@@ -142,18 +149,18 @@ class BatchProgress:
             now = _Seen(sum(c[0] for c in counts), sum(c[1] for c in counts), sum(c[2] for c in counts))
             delta = _Seen(now.records - self._seen.records, now.requests - self._seen.requests,
                           now.limited - self._seen.limited)
-            self._seen = now
             ctx = self.ctx
             key, workspace = next((k for k in (w.budget_keys() for w in self.writers) if k[0]), (None, None))
             at = ctx.clock()
             if not ctx.dry_run:
                 ctx.store.add_run_minute(MinuteDelta(ctx.run_id, ctx.object_name, at, delta.records, delta.requests,
                                                      delta.limited, ctx.budget_rps, key, workspace))
+            self._seen = now  # only once stored: a failed write is carried into the next report
             self._log(now, at)
 
-    def _log(self, now: _Seen, at) -> None:
+    def _log(self, now: _Seen, at: datetime) -> None:
         ctx = self.ctx
-        elapsed = max(self.monotonic() - self._began, 1e-6)
+        elapsed = max(time.monotonic() - self._began, 1e-6)
         rate, rps = now.records / elapsed, now.requests / elapsed
         done = self.carried + now.records
         run = ctx.store.get_run(ctx.run_id)
