@@ -58,6 +58,8 @@ class CallStats:
 
     attempts: int = 0
     waited_s: float = 0.0
+    elapsed_s: float = 0.0
+    """Wall time in the calls: slot waits, round trips and retries (what depends on Notion, not on us)."""
     rate_limited: int = 0
     rate_limited_by_reason: Counter[str] = field(default_factory=Counter)
     """The 429s (and 529s) by what they paused: limiter.REASONS."""
@@ -67,6 +69,7 @@ class CallStats:
     def add(self, other: CallStats) -> None:
         self.attempts += other.attempts
         self.waited_s += other.waited_s
+        self.elapsed_s += other.elapsed_s
         self.rate_limited += other.rate_limited
         self.rate_limited_by_reason.update(other.rate_limited_by_reason)
         self.transient_errors += other.transient_errors
@@ -209,7 +212,7 @@ class ThrottledNotionClient:
         """
         if idempotent is None:
             idempotent = method.upper() in ("GET", "PATCH", "DELETE") or path.endswith("/query")
-        stats = CallStats()
+        stats, started = CallStats(), time.perf_counter()
         try:
             data = self._retrying(stats, idempotent)(
                 self._send, method, path, body=body, query=query, stats=stats, record_id=record_id, allow_defer=allow_defer
@@ -219,6 +222,7 @@ class ThrottledNotionClient:
                 raise
             return ApiResult(data={"object": "page", "id": exc.committed_resource_id}, stats=stats, committed=True)
         finally:
+            stats.elapsed_s = time.perf_counter() - started
             self.totals.add(stats)
         return ApiResult(data=data, stats=stats)
 
