@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,19 +122,10 @@ def scenario(args: argparse.Namespace, budget: Any) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while not subscribed(box) and time.monotonic() < deadline:  # LATEST: changes count from here on
             time.sleep(0.2)
-        syncing, result = threading.Event(), {}
-
-        def background() -> None:
-            try:
-                result.update(full_sync(context, f"bench-{uuid.uuid4().hex[:8]}", args.workers, syncing))
-            except BaseException as exc:  # re-raised below
-                result["error"] = exc
-            finally:
-                syncing.set()
-
-        bulk = threading.Thread(target=background, daemon=True)
-        bulk.start()
-        syncing.wait()
+        syncing, pool = threading.Event(), ThreadPoolExecutor(1)
+        bulk = pool.submit(full_sync, context, f"bench-{uuid.uuid4().hex[:8]}", args.workers, syncing)
+        while not (syncing.wait(0.5) or bulk.done()):  # until its batches run (a failure shows below)
+            pass
         changed: dict[str, float] = {}
         for _ in range(args.changes):  # one at a time, while the full sync runs
             at = time.time()
@@ -144,11 +136,10 @@ def scenario(args: argparse.Namespace, budget: Any) -> dict[str, Any]:
         wait_until = time.monotonic() + 120
         while set(changed) - set(written) and time.monotonic() < wait_until:
             time.sleep(0.2)
-        bulk.join()
+        result = bulk.result()  # raises what stopped the full sync
+        pool.shutdown()
         stop.set()
         consumer.join(timeout=30)
-        if "error" in result:
-            raise result["error"]
         run = figures(box, budget, result, args.accounts)
     seen = [i for i in changed if i in written]
     raw = [written[i][0] - changed[i] for i in seen]

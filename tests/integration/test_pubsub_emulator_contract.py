@@ -4,6 +4,8 @@ sandbox mutations (Avro, changedFields bitmaps), flow control, replay presets, r
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,16 @@ def stack(tmp_path_factory):
     emu.close()
 
 
-def _client(stack, token: str | None = None) -> PubSubClient:
+@contextlib.asynccontextmanager
+async def _opened(stack, token: str | None = None) -> AsyncIterator[PubSubClient]:
+    """Our client on the emulated Pub/Sub API (its session id, or `token`), closed afterwards."""
     server, pubsub = stack
     creds = Credentials.from_session(token or server.session_id, server.url)
-    return PubSubClient(pubsub.endpoint, creds, root_certificates=Path(server.ca_bundle).read_bytes())
+    client = PubSubClient(pubsub.endpoint, creds, root_certificates=Path(server.ca_bundle).read_bytes())
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def _collect(client: PubSubClient, want: int, until_gap_count: int = 0, **subscribe) -> list:
@@ -47,24 +55,18 @@ async def _collect(client: PubSubClient, want: int, until_gap_count: int = 0, **
 
 def test_get_topic_needs_valid_auth_headers(stack):
     async def go():
-        client = _client(stack)
-        try:
+        async with _opened(stack) as client:
             info = await client.get_topic(TOPIC)
             assert info.can_subscribe and not info.can_publish and info.schema_id
             with pytest.raises(PubSubError) as missing:
                 await client.get_topic("/data/NoSuchChangeEvent")
             assert missing.value.status == "NOT_FOUND"
-        finally:
-            await client.close()
-        bad = _client(stack, token="00D5g0000000001!AQnotIssued")
-        try:
+        async with _opened(stack, token="00D5g0000000001!AQnotIssued") as bad:
             with pytest.raises(PubSubError) as denied:
                 await bad.get_topic(TOPIC)
             assert denied.value.status == "UNAUTHENTICATED"
             assert denied.value.error_code == "sfdc.platform.eventbus.grpc.service.auth.error"
             assert "AQnotIssued" not in str(denied.value)
-        finally:
-            await bad.close()
 
     asyncio.run(go())
 
@@ -73,15 +75,12 @@ def test_mutations_arrive_as_change_events_in_order_with_flow_control(stack):
     server, _ = stack
 
     async def go():
-        client = _client(stack)
-        try:
+        async with _opened(stack) as client:
             start = bytes.fromhex(control(server, "GET", "change_events")["topics"].get(TOPIC, {})
                                   .get("latest_replay_id") or "") or None
             mutated = control(server, "POST", "mutate", object="Account", update=3, delete=2)
             # batch=2: the server may send only what was asked for; the client asks again
             events = await _collect(client, 4, replay_id=start, earliest=start is None, batch=2)
-        finally:
-            await client.close()
         updates = [e for e in events if e.change_type == "UPDATE"]
         deletes = [e for e in events if e.change_type == "DELETE"]
         assert [e.record_ids[0] for e in updates] == mutated["updated"]
@@ -97,8 +96,7 @@ def test_custom_replay_resumes_after_the_given_event_and_latest_sees_only_new(st
     server, _ = stack
 
     async def go():
-        client = _client(stack)
-        try:
+        async with _opened(stack) as client:
             control(server, "POST", "mutate", object="Account", update=2)
             first = await _collect(client, 2, earliest=True, batch=500)
             tail = first[-2:]
@@ -117,8 +115,6 @@ def test_custom_replay_resumes_after_the_given_event_and_latest_sees_only_new(st
                 return events, mutated
             events, mutated = await latest_then_mutate()
             assert [e.record_ids[0] for e in events] == mutated["updated"]
-        finally:
-            await client.close()
 
     asyncio.run(go())
 
@@ -127,8 +123,7 @@ def test_a_replay_id_past_the_72_hour_retention_fails_as_salesforce_does(stack):
     server, _ = stack
 
     async def go():
-        client = _client(stack)
-        try:
+        async with _opened(stack) as client:
             control(server, "POST", "mutate", object="Account", update=1)
             old = (await _collect(client, 1, earliest=True))[0].replay_id
             control(server, "PATCH", "config", advance_s=RETENTION_S + 60)
@@ -138,8 +133,6 @@ def test_a_replay_id_past_the_72_hour_retention_fails_as_salesforce_does(stack):
             finally:
                 control(server, "PATCH", "config", advance_s=-(RETENTION_S + 60))
             assert info.value.status == "INVALID_ARGUMENT" and info.value.replay_id_expired
-        finally:
-            await client.close()
 
     asyncio.run(go())
 
@@ -148,14 +141,11 @@ def test_gap_and_overflow_events_on_request(stack):
     server, _ = stack
 
     async def go():
-        client = _client(stack)
-        try:
+        async with _opened(stack) as client:
             control(server, "POST", "change_events", object="Account", change_type="GAP_UPDATE",
                     record_ids=["001000000000001AAA"])
             control(server, "POST", "change_events", object="Account", change_type="GAP_OVERFLOW")
             events = (await _collect(client, 99, earliest=True, batch=500, until_gap_count=2))
-        finally:
-            await client.close()
         assert [(e.change_type, e.record_ids, e.is_gap) for e in events if e.is_gap] == [
             ("GAP_UPDATE", ("001000000000001AAA",), True), ("GAP_OVERFLOW", (), True)]
 

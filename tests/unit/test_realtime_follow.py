@@ -33,10 +33,11 @@ class Book:
 
 
 class FakeClient:
-    """Plays scripted subscriptions: each is a list of event groups (or an error), then blocks."""
+    """Plays scripted subscriptions: each is a list of event groups and pauses (or an error); then the
+    stream stays quiet, or with `drop` ends as a dropped connection does while more is scripted."""
 
-    def __init__(self, script: list) -> None:
-        self.script = script
+    def __init__(self, script: list, drop: bool = False) -> None:
+        self.script, self.drop = script, drop
         self.subscribed: list[bytes | None] = []
         self.refreshes: list[bool] = []
 
@@ -50,7 +51,9 @@ class FakeClient:
                 await asyncio.sleep(group)
                 continue
             yield group, b""
-        await asyncio.Event().wait()  # a quiet stream
+        if self.drop and self.script:
+            raise PubSubError("UNAVAILABLE", "", "dropped")
+        await asyncio.Event().wait()
 
     async def close(self):
         pass
@@ -120,37 +123,12 @@ def test_gap_events_are_recorded_and_travel_in_their_batch():
     assert merged.gaps == ("GAP_OVERFLOW",) and merged.record_ids == event(2).record_ids
 
 
-class FakeClientWithDrop(FakeClient):
-    """Like FakeClient, but a stream that has played its events ends with UNAVAILABLE instead of blocking."""
-
-    async def subscribe(self, topic, replay_id=None, *, batch=100):
-        self.subscribed.append(replay_id)
-        step = self.script.pop(0) if self.script else []
-        if isinstance(step, Exception):
-            raise step
-        for group in step:
-            yield group, b""
-        if self.script:
-            raise PubSubError("UNAVAILABLE", "", "dropped")
-        await asyncio.Event().wait()
-
-
 def test_reconnects_resume_after_the_last_event_received():
-    client = FakeClientWithDrop([[[event(1)]], PubSubError("UNAUTHENTICATED", "auth", "expired"), [[event(2)]]])
-    refreshes: list[bool] = []
-
-    async def open_client(refresh):
-        refreshes.append(refresh)
-        return client
-
-    async def no_sleep(_):
-        pass
-
-    gen = follow_changes("Account", "/t", open_client, Book(), debounce_s=0.05, sleep=no_sleep)
-    payloads = asyncio.run(take(gen, 2))
+    client = FakeClient([[[event(1)]], PubSubError("UNAUTHENTICATED", "auth", "expired"), [[event(2)]]], drop=True)
+    payloads = asyncio.run(take(follow(client, Book(), debounce_s=0.05), 2))
     assert [p["record_ids"] for p in payloads] == [list(event(1).record_ids), list(event(2).record_ids)]
     assert client.subscribed == [None, event(1).replay_id, event(1).replay_id]
-    assert refreshes == [False, False, True]  # new credentials only after the auth failure
+    assert client.refreshes == [False, False, True]  # new credentials only after the auth failure
 
 
 def test_too_many_failures_in_a_row_end_it():

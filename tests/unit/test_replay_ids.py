@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sf_notion_sync.state.db import make_engine, upgrade
 from sf_notion_sync.state.store import StateStore
 
 
 @pytest.fixture
 def store(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
-    yield StateStore(engine)
-    engine.dispose()
+    store = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")  # migrated
+    yield store
+    store.engine.dispose()
 
 
 def test_nothing_stored_until_advanced(store):
