@@ -614,6 +614,8 @@ def test_config_reads_and_patches_and_rejects_bad_values(server):
         "workspace_burst",
         "endpoint_limits",
         "blocked_tokens",
+        "token_workspaces",
+        "shared_with",
         "latency_median_ms",
         "latency_p95_ms",
         "faults",

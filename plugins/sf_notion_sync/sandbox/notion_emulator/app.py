@@ -23,6 +23,7 @@ from .errors import BAD_GATEWAY_HTML, NotionError, committed, from_status
 from .faults import AFTER_WRITE_FAULTS, Fault, FaultInjector
 from .ratelimit import RateLimiter
 from .routes import Call, resolve
+from .sharing import Sharing
 from .store import Store
 from .validation import PAYLOAD_LIMIT
 from .workspace import Workspace
@@ -84,6 +85,7 @@ class EmulatorApp:
         self.limiter = limiter
         self.injector = injector
         self.control = ControlApi(workspace, store, config, injector)
+        self.sharing = Sharing(config, store)
         self._fingerprints = None if tokens is None else {fingerprint(t) for t in tokens}
         self.stopping = False
 
@@ -146,8 +148,10 @@ class EmulatorApp:
             if fault is not None and fault.kind not in AFTER_WRITE_FAULTS:
                 return await self._inject(fault, send, request_id)
             body = await self._json_body(method, receive)
+            self.sharing.check(token_fp, args, body)  # after admit: a refused look still costs a request
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            call = Call(args, body, token_fp, version, query, _url(headers, raw_path))
+            workspace = self.config.workspace_of(token_fp)
+            call = Call(args, body, token_fp, version, query, _url(headers, raw_path), workspace)
             result = handler(self.workspace, call)
         except NotionError as error:
             return await self._error(send, error, request_id)

@@ -27,6 +27,7 @@ DEFAULT_RATE = 3.0
 DEFAULT_BURST = 10
 DEFAULT_LATENCY_MEDIAN_MS = 250.0
 DEFAULT_HANG_SECONDS = 70.0
+DEFAULT_WORKSPACE = "Sandbox workspace"
 
 
 @dataclass
@@ -36,8 +37,9 @@ class EmulatorConfig:
     The rate limits follow "Request limits" (developers.notion.com): a per-connection budget per window
     (`limit_mode` "window", the default) or the older GCRA model (`limit_mode` "gcra": `rate` per
     second plus `burst`); a workspace budget shared by every token (`workspace_window_requests` per
-    `workspace_window_s`, or the older `workspace_rate`, whatever the mode); per-endpoint budgets; and
-    blocked tokens.
+    `workspace_window_s`, or the older `workspace_rate`, whatever the mode) per workspace; per-endpoint
+    budgets; and blocked tokens. Which workspace a token belongs to (`token_workspaces`) and which
+    integrations a database is shared with (`shared_with`) are set here too.
     """
 
     limit_mode: str = "window"
@@ -59,6 +61,12 @@ class EmulatorConfig:
     """{"POST /v1/data_sources/{id}/query": {"requests": N, "window_s": W}}: a budget per token and endpoint."""
     blocked_tokens: list[str] = field(default_factory=list)
     """Token fingerprints (as the request log shows them) answered `public_api_request_blocked`."""
+    token_workspaces: dict[str, str] = field(default_factory=dict)
+    """Token fingerprint -> the name of the workspace its integration belongs to (unlisted: the default
+    workspace). Each workspace has its own workspace budget, shared by its tokens alone."""
+    shared_with: dict[str, list[str]] = field(default_factory=dict)
+    """Database id -> the token fingerprints of the integrations it is shared with; the others get 404
+    object_not_found for it, its data sources and pages (unlisted: shared with every integration)."""
     latency_median_ms: float = DEFAULT_LATENCY_MEDIAN_MS
     latency_p95_ms: float | None = None
     faults: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0.0))
@@ -76,6 +84,9 @@ class EmulatorConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def workspace_of(self, token_fingerprint: str) -> str:
+        return self.token_workspaces.get(token_fingerprint, DEFAULT_WORKSPACE)
 
     def patch(self, changes: dict[str, Any]) -> None:
         """Apply a partial update, all or nothing; a ValueError names the bad key (the caller answers 400)."""
@@ -166,6 +177,26 @@ def _fingerprints(name: str, value: Any) -> list[str]:
     return sorted(set(value))
 
 
+def _token_workspaces(name: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise ValueError(f"{name} must be an object of token fingerprint -> workspace name")
+    _fingerprints(name, list(value))
+    return dict(value)
+
+
+def _shared_with(name: str, value: Any) -> dict[str, list[str]]:
+    from .validation import is_uuid, normalize_id
+
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object of database id -> token fingerprints")
+    shared = {}
+    for database_id, fingerprints in value.items():
+        if not is_uuid(database_id):
+            raise ValueError(f"{name}: {database_id!r} is not a database id")
+        shared[normalize_id(database_id)] = _fingerprints(f"{name}[{database_id!r}]", fingerprints)
+    return shared
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "limit_mode": _choice(LIMIT_MODES),
     "window_alignment": _choice(WINDOW_ALIGNMENTS),
@@ -180,10 +211,12 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     ),
     "endpoint_limits": _endpoint_limits,
     "blocked_tokens": _fingerprints,
+    "token_workspaces": _token_workspaces,
+    "shared_with": _shared_with,
 }
 LIMIT_KEYS = (
     "limit_mode", "window_requests", "window_s", "window_alignment", "rate", "burst",
     "workspace_window_requests", "workspace_window_s", "workspace_retry_after_s", "workspace_rate",
-    "workspace_burst", "endpoint_limits", "blocked_tokens",
+    "workspace_burst", "endpoint_limits", "blocked_tokens", "token_workspaces", "shared_with",
 )
 """The rate-limit keys: what NotionEmulator(**limits) and sandbox.run.start take at start."""

@@ -1,9 +1,9 @@
 """Notion's request limits ("Request limits", developers.notion.com): which budgets a request spends
 and which 429 a refusal answers; the arithmetic is in budgets.py.
 
-Per connection (token): a budget per window, or the older GCRA; per workspace: a budget every token
-shares; per token and endpoint: `endpoint_limits`; and blocked tokens. A request is admitted only if
-every budget has room, and a refused request spends none of them.
+Per connection (token): a budget per window, or the older GCRA; per workspace: a budget the tokens of
+that workspace share (config.token_workspaces); per token and endpoint: `endpoint_limits`; and blocked
+tokens. A request is admitted only if every budget has room, and a refused request spends none of them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ BLOCKED_RETRY_AFTER_S = 60
 return a "rate_limited" error code and an HTTP 429 response"). Notion does not say whether it carries
 Retry-After; we send one, the harsher case: a client that only honours Retry-After retries forever and
 has to stop on the reason instead."""
-_WORKSPACE = "\x00workspace"
+_WORKSPACE = "\x00workspace:"
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,12 @@ class RateLimiter:
             checks.append(_Check(CONNECTION_REASON, token_key, Window(cfg.window_requests, cfg.window_s, aligned)))
         if cfg.limit_mode == "gcra" and cfg.rate > 0:
             checks.append(_Check(CONNECTION_REASON, token_key, Gcra(cfg.rate, cfg.burst)))
-        hold = cfg.workspace_retry_after_s
+        hold, workspace = cfg.workspace_retry_after_s, _WORKSPACE + cfg.workspace_of(token_key)
         if cfg.workspace_window_requests > 0:
             window = Window(cfg.workspace_window_requests, cfg.workspace_window_s, aligned)
-            checks.append(_Check(WORKSPACE_REASON, _WORKSPACE, window, hold))
+            checks.append(_Check(WORKSPACE_REASON, workspace, window, hold))
         if cfg.workspace_rate > 0:
-            checks.append(_Check(WORKSPACE_REASON, _WORKSPACE, Gcra(cfg.workspace_rate, cfg.workspace_burst), hold))
+            checks.append(_Check(WORKSPACE_REASON, workspace, Gcra(cfg.workspace_rate, cfg.workspace_burst), hold))
         limit = cfg.endpoint_limits.get(endpoint)
         if limit:
             window = Window(int(limit["requests"]), limit["window_s"], aligned)

@@ -25,6 +25,8 @@ class Call:
     query: dict[str, list[str]]
     url: str
     """The request's URL without its query string (next_url is built from it)."""
+    workspace: str
+    """The name of the workspace the token's integration belongs to."""
 
 
 Handler = Callable[[Workspace, Call], dict[str, Any]]
@@ -36,7 +38,7 @@ def _page(page: dict[str, Any], call: Call) -> dict[str, Any]:
 
 
 def _me(ws: Workspace, call: Call) -> dict[str, Any]:
-    return ws.me(call.token)
+    return ws.me(call.token, call.workspace)
 
 
 def _get_database(ws: Workspace, call: Call) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from .store import Store
 from .validation import ARRAY_LIMIT, apply_properties, empty_value, is_uuid, normalize_id, read_property
 
 BOT_NAME = "Sandbox integration"
-WORKSPACE_NAME = "Sandbox workspace"
 _OPTION_TYPES = ("select", "multi_select")
 _NAMESPACE = uuid.UUID("5f2b8a52-3c1e-4c4e-9a51-6e1d0f6c7a10")
 
@@ -36,6 +35,10 @@ def _minute(minute: int) -> str:
 @functools.lru_cache(maxsize=1024)
 def bot_id(token_fingerprint: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, token_fingerprint))
+
+
+def workspace_id(workspace_name: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "workspace:" + workspace_name))
 
 
 def _user(user_id: str) -> dict[str, str]:
@@ -108,14 +111,20 @@ class Workspace:
         self.queries = QueryEngine(store, clock, query_lag)
 
     # -- users ------------------------------------------------------------------------------
-    def me(self, token_fingerprint: str) -> dict[str, Any]:
+    def me(self, token_fingerprint: str, workspace_name: str) -> dict[str, Any]:
+        """The token's bot user ("Retrieve your token's bot user"; the User object's ``bot`` carries the
+        workspace's name and id, which tell the client which connections share a workspace limit)."""
         return {
             "object": "user",
             "id": bot_id(token_fingerprint),
             "name": BOT_NAME,
             "avatar_url": None,
             "type": "bot",
-            "bot": {"owner": {"type": "workspace", "workspace": True}, "workspace_name": WORKSPACE_NAME},
+            "bot": {
+                "owner": {"type": "workspace", "workspace": True},
+                "workspace_name": workspace_name,
+                "workspace_id": workspace_id(workspace_name),
+            },
         }
 
     # -- databases and data sources ---------------------------------------------------------
