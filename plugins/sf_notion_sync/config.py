@@ -30,6 +30,8 @@ from sf_notion_sync.notion.constants import PROPERTY_TYPES
 from sf_notion_sync.transforms import Transform, TransformError, resolve_transform
 
 CONFIG_ENV = "SF_NOTION_SYNC_CONFIG"
+DEFAULT_NOTION_CONNECTION = "notion_default"
+NOTION_CONN_TYPE = "notion"
 NOTION_POOL = "notion_api"
 """The Airflow pool of every task that calls Notion (declared in include/pools.json)."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,7 @@ _SF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _SF_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 _NOTION_ID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?#LW-]+$")
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
 class ConfigError(ValueError):
@@ -128,6 +131,25 @@ class ExactlyOnce:
 
 
 @dataclass(frozen=True)
+class WorkspaceBudget:
+    """The Notion workspace's own limit when it is known: ``requests`` per ``window_s`` for all of its
+    connections together (Notion does not publish it; unset, it is learned from workspace 429s)."""
+
+    requests: int
+    window_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class NotionConnections:
+    """Which Airflow ``notion`` connections write an object's pages: each is an integration with its own
+    token and budget, sharing the workspace's limit (issue 17). Parsed and checked, but the engine does not
+    spread over connections yet, so anything but the default is refused at load (_Validator.notion)."""
+
+    connections: tuple[str, ...] = (DEFAULT_NOTION_CONNECTION,)
+    workspace_budget: WorkspaceBudget | None = None
+
+
+@dataclass(frozen=True)
 class Defaults:
     batch_size: BatchSize
     max_map_length: int
@@ -137,6 +159,7 @@ class Defaults:
     extraction: Extraction
     usage: UsageSettings
     exactly_once: ExactlyOnce = ExactlyOnce(30.0, 3)
+    notion: NotionConnections = NotionConnections()
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,7 @@ class ObjectConfig:
     deleted_field: str | None = "IsDeleted"
     realtime: bool = False
     """Change Data Capture events (Pub/Sub API) drive the fast lane for this object (sf_notion_realtime)."""
+    notion: NotionConnections = NotionConnections()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -227,6 +251,21 @@ def mapping_version(obj: ObjectConfig) -> str:
 
 
 # --- loading ---------------------------------------------------------------------------------------
+
+
+def notion_connection_problems(config: SyncConfig, conn_type: Callable[[str], str | None]) -> list[str]:
+    """What is wrong with the enabled objects' ``notion.connections`` in Airflow: a connection that does
+    not exist or is not of type ``notion``. ``conn_type(conn_id)``: the connection's type, None if none."""
+    problems, types = [], {}
+    for obj in config.enabled_objects():
+        for conn_id in obj.notion.connections:
+            kind = types[conn_id] if conn_id in types else types.setdefault(conn_id, conn_type(conn_id))
+            where = f"{config.path}: objects.{obj.name}.notion.connections: "
+            if kind is None:
+                problems.append(where + f"{conn_id!r} is not an Airflow connection")
+            elif kind != NOTION_CONN_TYPE:
+                problems.append(where + f"{conn_id!r} is a connection of type {kind!r}, not {NOTION_CONN_TYPE!r}")
+    return problems
 
 
 def config_path() -> Path:
@@ -450,7 +489,8 @@ class _Validator:
     def defaults(self, raw: Any, at: tuple[str, ...]) -> Defaults:
         data = self.mapping(
             raw, at,
-            {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction", "usage", "exactly_once"},
+            {"batch_size", "max_map_length", "schedules", "retry", "alerts", "extraction", "usage", "exactly_once",
+             "notion"},
         )
         usage = self.mapping(data.get("usage"), (*at, "usage"), {"retention_days"})
         eat = (*at, "exactly_once")
@@ -481,7 +521,43 @@ class _Validator:
                 settle_seconds=self.number(once, eat, "settle_seconds", float, 30.0, 0),
                 max_rounds=self.number(once, eat, "max_rounds", int, 3, 1),
             ),
+            notion=self.notion(data.get("notion"), (*at, "notion"), NotionConnections()),
         )
+
+    def notion(self, raw: Any, at: tuple[str, ...], default: NotionConnections) -> NotionConnections:
+        """``connections`` (Airflow connection ids, each once) and ``workspace_budget``; what is not
+        given comes from ``default`` (an object's from the defaults)."""
+        data = self.mapping(raw, at, {"connections", "workspace_budget"})
+        connections = default.connections
+        if data.get("connections") is not None:
+            connections = self.connections(data["connections"], (*at, "connections")) or default.connections
+        budget = default.workspace_budget
+        if data.get("workspace_budget") is not None:
+            bat = (*at, "workspace_budget")
+            given = self.mapping(data["workspace_budget"], bat, {"requests", "window_s"}, {"requests"})
+            if "requests" in given:
+                budget = WorkspaceBudget(self.number(given, bat, "requests", int, 1, 1),
+                                         self.number(given, bat, "window_s", float, 60.0, 1))
+        settings = NotionConnections(connections=connections, workspace_budget=budget)
+        if settings != NotionConnections():
+            self.error(at, "several Notion connections and a workspace budget are not built yet: this version "
+                           f"writes through {DEFAULT_NOTION_CONNECTION} alone (issue 17, steps 2-3); remove this block")
+        return settings
+
+    def connections(self, raw: Any, at: tuple[str, ...]) -> tuple[str, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.error(at, f"expected a list of Airflow notion connection ids, got {_kind(raw)} {raw!r}")
+            return ()
+        seen: list[str] = []
+        for i, item in enumerate(raw):
+            conn_id = self.substitute(item, (*at, str(i)))
+            if not isinstance(conn_id, str) or not _CONN_ID.match(conn_id):
+                self.error((*at, str(i)), f"expected an Airflow connection id (letters, digits, _ . -), got {conn_id!r}")
+            elif conn_id in seen:
+                self.error((*at, str(i)), f"connection {conn_id!r} is listed twice")
+            else:
+                seen.append(conn_id)
+        return tuple(seen) if len(seen) == len(raw) else ()
 
     def batch_size(self, raw: Any, at: tuple[str, ...], default: BatchSize) -> BatchSize:
         data = self.mapping(raw, at, {"min", "max"})
@@ -543,7 +619,7 @@ class _Validator:
             self.error((*at, "source"), f"expected one of {', '.join(SOURCES)}, got {source!r}")
             source = SOURCE_SALESFORCE
         external = source == SOURCE_EXTERNAL
-        common = {"enabled", "source", "database_id", "title", "properties", "batch_size", "alerts"}
+        common = {"enabled", "source", "database_id", "title", "properties", "batch_size", "alerts", "notion"}
         if external:
             allowed, id_key = common | {"id_property", "id_field", "modified_field"}, "id_property"
         else:
@@ -598,6 +674,7 @@ class _Validator:
                 webhook_conn_id=defaults.alerts.webhook_conn_id,
                 thresholds=defaults.alerts.thresholds,
             ),
+            notion=self.notion(data.get("notion"), (*at, "notion"), defaults.notion),
             **keys,
         )
 
