@@ -73,6 +73,11 @@ def test_demo_shows_progress_keeps_the_ui_up_and_stops_on_sigint(tmp_path: Path)
         overview = httpx.get(links["the dashboard alone"] + "api/overview", timeout=30).json()
         (account,) = [o for o in overview["objects"] if o["object"] == "Account"]
         assert account["runs"][0]["created"] == 120 and account["runs"][0]["chart"]  # per-minute reports drawn
+        assert {c["kind"] for c in account["lossy"]["changes"]} <= {"options_capped", "text_truncated"}
+        config = httpx.get(links["the dashboard alone"] + "api/config/Account", timeout=30).json()
+        assert config["preflight"]["problems"] == [] and config["mismatches"] == 0  # what the demo's preflight saw
+        assert {m["match"] for m in config["mapping"]} == {"ok"}
+        assert httpx.get(links["the dashboard alone"] + "config/Account", timeout=30).status_code == 200
 
         os.kill(proc.pid, signal.SIGINT)  # Ctrl-C
         rest = proc.communicate(timeout=STOP_S)[0].decode(errors="replace")
