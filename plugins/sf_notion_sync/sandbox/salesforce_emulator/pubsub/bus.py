@@ -17,7 +17,6 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -25,6 +24,7 @@ import fastavro
 
 from ...datagen.schema import ObjectDef
 from ..clock import Clock
+from ..store import RecordStore
 from .schema import CHANGE_TYPES, GAP_TYPES, change_event_schema, field_bitmap, schema_id, topic_name
 
 RETENTION_S = 72 * 3600
@@ -119,15 +119,17 @@ class ChangeEventBus:
             loop.call_soon_threadsafe(ready.set)
         return event
 
-    def publish_mutation(self, obj: ObjectDef, result: dict[str, list[str]], record: Callable[[str], dict]) -> int:
-        """The change events of one sandbox mutation: `result` holds the ids updated, deleted and undeleted,
-        `record(id)` the record as it is now. Returns the number of events published."""
+    def publish_mutation(self, obj: ObjectDef, result: dict[str, list[str]], store: RecordStore) -> int:
+        """The change events of one sandbox mutation: `result` holds the ids updated, deleted and undeleted;
+        their records as they are now come from one snapshot of `store`. Returns the events published."""
+        from ...datagen import parse_id
         from ...datagen.overlay import MUTABLE_FIELDS
 
         transaction = uuid.uuid4().hex
+        rows = store.snapshot(obj.name) if result.get("updated") else {}
         count = 0
         for seq, record_id in enumerate(result.get("updated", []), start=1):
-            rec = record(record_id)
+            rec = store.record(obj.name, parse_id(record_id, obj.key_prefix), rows)
             changed = {f: _avro_value(obj, f, rec.get(f))
                        for f in (*MUTABLE_FIELDS[obj.name], "LastModifiedDate", "SystemModstamp")}
             self.publish(obj, "UPDATE", [record_id], changed, transaction, seq)
