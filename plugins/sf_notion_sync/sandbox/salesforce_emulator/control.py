@@ -41,7 +41,7 @@ class SandboxControl:
         result = self.app.store.overlay.mutate(self.app.gen, obj.name, same_timestamp=bool(body.get("same_timestamp")),
                                                now_ms=self.app.clock.ms(), **counts)
         ids = {k: [make_id(obj.key_prefix, i) for i in v] for k, v in result.items()}
-        self.app.change_events.publish_mutation(obj, ids, lambda record_id: self.app.store.find(obj.name, record_id))
+        self.app.change_events.publish_mutation(obj, ids, self.app.store)
         return {"object": obj.name, **ids}
 
     def config(self, req: Req) -> dict:
