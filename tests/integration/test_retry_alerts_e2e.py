@@ -10,6 +10,7 @@ go to a real SMTP server (aiosmtpd) and an HTTP webhook receiver, both on loopba
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -99,11 +100,28 @@ def _with_alerts(path: Path) -> Path:
     return path
 
 
+class SkippedTime:
+    """A clock that jumps over every sleep instead of waiting it out: the client's backoffs and the
+    limiter's pauses (a scripted 429 pauses the budget for its Retry-After) pass at once, in order."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return time.time() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.skipped += max(0.0, seconds)
+
+
 def _client_options(usage: UsageRecorder) -> dict[str, Any]:
-    """Faults surface as record failures (one attempt for writes, no waiting on Retry-After in the
+    """Faults surface as record failures (one attempt for writes, no real waiting on Retry-After in the
     worker), hangs are cut at 1 s, and every request is counted into api_usage."""
+    skipped = SkippedTime()
     return {"usage": usage, "max_attempts": 2, "max_rate_limited": 1, "read_timeout_s": 1.0,
-            "defer_threshold_s": 1e9, "sleep": lambda _s: None}
+            "defer_threshold_s": 1e9, "sleep": skipped.sleep, "clock": skipped.now}
 
 
 def _run(ctx: SyncContext, record_ids: list[str] | None = None) -> tuple[dict[str, Any], dict[str, int]]:

@@ -142,15 +142,17 @@ class Sandbox:
         limiter_ahead_s: float = 0.0,
         **kwargs: Any,
     ) -> SyncContext:
-        """``limiter_ahead_s`` runs the budget's clock ahead: how a test lives through a long pause."""
+        """``limiter_ahead_s`` runs the budget's clock ahead: how a test lives through a long pause. The
+        budget reads the client's clock (``client["clock"]``, as a client's own limiter would)."""
         config = load_config(self.tmp / "sync.yaml")
 
         budget = NotionBudget(requests=100_000, window_s=1.0, pool_slots=4)
+        clock = (client or {}).get("clock", time.time)
 
         def notion() -> ThrottledNotionClient:
             limiter = NotionRateLimiter(MemoryBackend(), self.limiter_key, requests=budget.requests,
                                         window_s=budget.window_s, burst=budget.requests,
-                                        clock=lambda: time.time() + limiter_ahead_s)
+                                        clock=lambda: clock() + limiter_ahead_s)
             return ThrottledNotionClient(TOKEN, base_url=self.notion_url, limiter=limiter, backoff_initial_s=0.01,
                                          backoff_max_s=0.05, **(client or {}))
 
