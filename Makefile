@@ -24,9 +24,9 @@ demo: $(SYNCED)
 	$(RUN) demo $(DEMO_ARGS)
 
 ## test: the whole test suite (PostgreSQL/Redis tests skip when those are not running, fail under CI);
-##       TEST_WORKERS pytest-xdist processes (tests on one Airflow stack share a worker; 0: no xdist)
+##       TEST_WORKERS pytest-xdist processes, a test module's tests on one worker (0: no xdist)
 test: $(SYNCED)
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## bench: throughput, latency and memory measurements, printed with their ratio to the limits
 bench: $(SYNCED)

@@ -17,24 +17,6 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
-SHARED_STACK_GROUP = "airflow_stack"
-"""The xdist group of every test on the session's shared Airflow (fixture `airflow_stack`)."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` (`make test`), the tests on one Airflow stack run on one worker,
-    so each stack starts once: the shared one's tests together, a module with a stack of its own
-    (marked airflow_e2e or celery_e2e without `airflow_stack`) together. The rest spread over the workers."""
-    for item in items:
-        if SHARED_STACK_GROUP in getattr(item, "fixturenames", ()):
-            group = SHARED_STACK_GROUP
-        elif item.get_closest_marker("airflow_e2e") or item.get_closest_marker("celery_e2e"):
-            group = item.module.__name__ if item.module else item.nodeid.split("::")[0]
-        else:
-            continue
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 def _services_required() -> bool:
     return os.environ.get("SF_NOTION_SYNC_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 

@@ -52,9 +52,21 @@ def _set_salesforce_clock(sandbox, at: datetime | None) -> None:
              verify=ssl.create_default_context(cafile=sandbox.ca_bundle))
 
 
+LOCKED_ATTEMPTS = 3
+"""`airflow backfill create` on the SQLite metastore may meet "database is locked" while the scheduler writes
+(a 2-core host, the suite's other worker busy): its transaction rolled back, so asking again is safe."""
+
+
 def _backfill_run(airflow, start: datetime, conf: dict) -> str:
-    airflow.airflow("backfill", "create", "--dag-id", INCREMENTAL, "--from-date", start.isoformat(),
-                    "--to-date", start.isoformat(), "--dag-run-conf", json.dumps(conf))
+    args = ("backfill", "create", "--dag-id", INCREMENTAL, "--from-date", start.isoformat(),
+            "--to-date", start.isoformat(), "--dag-run-conf", json.dumps(conf))
+    for attempt in range(1, LOCKED_ATTEMPTS + 1):
+        try:
+            airflow.airflow(*args)
+            break
+        except RuntimeError as exc:
+            if "database is locked" not in str(exc) or attempt == LOCKED_ATTEMPTS:
+                raise
     runs = airflow.api("GET", f"/dags/{INCREMENTAL}/dagRuns?run_type=backfill")["dag_runs"]
     assert len(runs) == 1, runs
     assert runs[0]["data_interval_start"].startswith(start.strftime("%Y-%m-%dT%H:%M:%S")), runs[0]

@@ -367,12 +367,13 @@ def test_defer_and_resume_from_cursor(sandbox: Sandbox) -> None:
     sandbox.script({"status": 429, "retry_after": 30, "method": "POST", "path_prefix": "/v1/pages", "count": 1})
     outcome = sync_batch(ctx, batch)
     assert not outcome.done and 10 < outcome.wait_seconds <= 31
-    # each of the batch's parts resumes where the pause stopped it: the part that met the 429 at its
-    # first record; the others wherever the pause reached them (how far they got is up to the threads)
+    # each of the batch's parts resumes where the pause stopped it: the part that met the 429 (whichever
+    # thread sent first) at its first record; the others wherever the pause reached them
     parts = ctx.budget.in_flight
-    assert parts > 1 and len(outcome.next_cursor) == parts and outcome.next_cursor[0] == 0
+    assert parts > 1 and len(outcome.next_cursor) == parts
     bounds = [(i * ACCOUNTS // parts, (i + 1) * ACCOUNTS // parts) for i in range(parts)]
     assert all(start <= at <= end for (start, end), at in zip(bounds, outcome.next_cursor, strict=True))
+    assert any(at == start for (start, _), at in zip(bounds, outcome.next_cursor, strict=True))
     assert outcome.counts.rate_limited_429s == 1
     ctx.close()  # the deferring task ends: its 429 reaches the run, by reason
     resumed = BatchOutcome.from_dict(json.loads(json.dumps(outcome.to_dict())))
