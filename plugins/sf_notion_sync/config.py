@@ -142,8 +142,7 @@ class WorkspaceBudget:
 @dataclass(frozen=True)
 class NotionConnections:
     """Which Airflow ``notion`` connections write an object's pages: each is an integration with its own
-    token and budget, sharing the workspace's limit (issue 17). Parsed and checked, but the engine does not
-    spread over connections yet, so anything but the default is refused at load (_Validator.notion)."""
+    token and budget, sharing the workspace's limit; a run spreads its requests over them (notion/routes.py)."""
 
     connections: tuple[str, ...] = (DEFAULT_NOTION_CONNECTION,)
     workspace_budget: WorkspaceBudget | None = None
@@ -253,11 +252,15 @@ def mapping_version(obj: ObjectConfig) -> str:
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def notion_connection_problems(config: SyncConfig, conn_type: Callable[[str], str | None]) -> list[str]:
-    """What is wrong with the enabled objects' ``notion.connections`` in Airflow: a connection that does
-    not exist or is not of type ``notion``. ``conn_type(conn_id)``: the connection's type, None if none."""
+def notion_connection_problems(config: SyncConfig, conn_type: Callable[[str], str | None],
+                               only: str | None = None) -> list[str]:
+    """What is wrong with the enabled objects' (or object ``only``'s) ``notion.connections`` in Airflow: a
+    connection that does not exist or is not of type ``notion``. ``conn_type(conn_id)``: the connection's
+    type, None if none."""
     problems, types = [], {}
     for obj in config.enabled_objects():
+        if only is not None and obj.name != only:
+            continue
         for conn_id in obj.notion.connections:
             kind = types[conn_id] if conn_id in types else types.setdefault(conn_id, conn_type(conn_id))
             where = f"{config.path}: objects.{obj.name}.notion.connections: "
@@ -538,11 +541,7 @@ class _Validator:
             if "requests" in given:
                 budget = WorkspaceBudget(self.number(given, bat, "requests", int, 1, 1),
                                          self.number(given, bat, "window_s", float, 60.0, 1))
-        settings = NotionConnections(connections=connections, workspace_budget=budget)
-        if settings != NotionConnections():
-            self.error(at, "several Notion connections and a workspace budget are not built yet: this version "
-                           f"writes through {DEFAULT_NOTION_CONNECTION} alone (issue 17, steps 2-3); remove this block")
-        return settings
+        return NotionConnections(connections=connections, workspace_budget=budget)
 
     def connections(self, raw: Any, at: tuple[str, ...]) -> tuple[str, ...]:
         if not isinstance(raw, list) or not raw:

@@ -37,14 +37,16 @@ def parsed(text: str):
 def test_connections_and_the_workspace_budget_are_read():
     settings, problems = parsed("connections: [notion_default, notion_bulk_2]\nworkspace_budget: {requests: 450}\n")
     assert settings == NotionConnections(("notion_default", "notion_bulk_2"), WorkspaceBudget(450, 60.0))
-    assert problems == ["sync.yaml:1: defaults.notion: several Notion connections and a workspace budget are not "
-                        "built yet: this version writes through notion_default alone (issue 17, steps 2-3); "
-                        "remove this block"]  # until the engine spreads over them: never silently ignored
+    assert problems == []
 
 
-def test_an_object_is_refused_a_connection_the_engine_would_not_use(tmp_path):
-    (problem,) = problems_of(tmp_path, TWO_OBJECTS)
-    assert "objects.Contact.notion" in problem and "not built yet" in problem
+def test_an_object_names_its_own_connections_and_inherits_the_workspace_budget(tmp_path):
+    text = TWO_OBJECTS.replace("defaults:\n", "defaults:\n  notion: {workspace_budget: {requests: 900, window_s: 60}}\n")
+    if text == TWO_OBJECTS:  # MINIMAL without a defaults block
+        text = "defaults:\n  notion: {workspace_budget: {requests: 900, window_s: 60}}\n" + TWO_OBJECTS
+    config = load_config(write(tmp_path, text), env={})
+    assert config.objects["Contact"].notion == NotionConnections(("notion_bulk_3",), WorkspaceBudget(900, 60.0))
+    assert config.objects["Account"].notion.connections == ("notion_default",)
 
 
 def test_one_connection_notion_default_unless_told(tmp_path):

@@ -92,8 +92,17 @@ def test_plan_and_finish_read_the_budget_without_a_notion_client(config, store):
     summary = finish_run(ctx)
     assert summary["budget_rps"] == 60.0 and summary["achieved_rps"] == pytest.approx(57.0)
     assert summary["budget_use"] == pytest.approx(0.95)
-    assert summary["budget"] == {"requests": 600, "window_s": 10.0, "fast_lane_cap": 0.1, "pool_slots": 4}
+    assert summary["budget"] == {"requests": 600, "window_s": 10.0, "fast_lane_cap": 0.1, "pool_slots": 4,
+                                 "connections": 1, "workspace_requests": None}
     assert summary["rate_limited_by_reason"] == {"connection": 0, "workspace": 0, "endpoint": 0}
+
+
+def test_several_connections_add_up_to_the_workspace_limit():
+    two = NotionBudget(requests=180, window_s=60.0, pool_slots=4, connections=2)
+    assert (two.total_requests, two.rate) == (360, 6.0)
+    capped = NotionBudget(requests=180, window_s=60.0, pool_slots=4, connections=4, workspace_requests=450)
+    assert capped.total_requests == 450 and capped.use(450, 60.0) == 1.0
+    assert capped.in_flight == 1 and NotionBudget(requests=600, pool_slots=1, connections=4).in_flight == 4
 
 
 def test_closing_a_context_books_its_429s_by_reason_and_closes_what_it_built(config, store):

@@ -76,14 +76,32 @@ def _dag_id() -> str:
 def _sync_context(object_name: str, **kwargs: Any):
     from sf_notion_sync.airflow.context import open_sync_context
 
-    return open_sync_context(object_name, run_id=_run_id(object_name), dag_id=_dag_id(), **kwargs)
+    return open_sync_context(object_name, run_id=_run_id(object_name), dag_id=_dag_id(),
+                             notion_conn_ids=_checked("notion_connections"), **kwargs)
+
+
+def _checked(key: str) -> Any:
+    """What this DAG run's preflight found (its XCom), e.g. the Notion connections able to write; None in
+    the preflight task itself and in DAGs without one."""
+    context = get_current_context()
+    if context["ti"].task_id == "preflight" or "preflight" not in context["dag"].task_ids:
+        return None
+    return (context["ti"].xcom_pull(task_ids="preflight") or {}).get(key)
 
 
 @task(task_id="preflight")
 def preflight(object_name: str) -> dict[str, Any]:
     """Check mapping vs Salesforce describe and the Notion schema before any write (one clear error)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sf_notion_sync.airflow.hooks import connection_type
+    from sf_notion_sync.config import load_config, notion_connection_problems
     from sf_notion_sync.sync import preflight as engine_preflight
 
+    problems = notion_connection_problems(load_config(), connection_type, only=object_name)
+    if problems:
+        raise AirflowFailException("sync.yaml names Notion connections Airflow cannot use:\n"
+                                   + "\n".join(f"  - {p}" for p in problems))
     with _sync_context(object_name, migrate=True) as ctx:
         return engine_preflight(ctx)
 
@@ -186,7 +204,7 @@ def finish(object_name: str) -> dict[str, Any]:
         if ctx.store.get_run(ctx.run_id) is None:
             raise AirflowFailException(f"{object_name}: nothing was staged, so there is no run to summarise; "
                                        f"failed upstream: {', '.join(failed) or 'none'} (see their logs)")
-        summary = finish_run(ctx, reconciled=reconciled)
+        summary = finish_run(ctx, reconciled=reconciled, connection_problems=_checked("connection_problems"))
         run = ctx.store.get_run(ctx.run_id)
         alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at,
                                   max_attempts=ctx.config.defaults.retry.max_attempts)

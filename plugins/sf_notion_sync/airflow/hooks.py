@@ -179,14 +179,16 @@ class NotionHook(BaseHook):
     def settings(self) -> NotionSettings:
         return settings_from_connection(self.get_connection(self.notion_conn_id))
 
-    def get_limiter(self):
-        """The shared budget for this token, on the backend the connection names."""
+    def get_limiter(self, workspace_key: str | None = None):
+        """The shared budget for this token, on the backend the connection names; ``workspace_key``
+        (default: from the connection's extra ``workspace``) is shared by the workspace's connections."""
         from sf_notion_sync.notion.limiter import build_limiter
 
         settings = self.settings
         kwargs: dict[str, Any] = {"requests": settings.requests, "window_s": settings.window_s,
                                   "burst": settings.burst, "backend": settings.limiter_backend,
-                                  "fast_lane_cap": settings.fast_lane_cap, "workspace_key": settings.workspace_key}
+                                  "fast_lane_cap": settings.fast_lane_cap,
+                                  "workspace_key": workspace_key or settings.workspace_key}
         if settings.limiter_backend == "sql":
             kwargs["engine"] = SyncStateHook(self.sync_state_conn_id).engine
         elif settings.limiter_backend == "redis":
@@ -292,6 +294,16 @@ def salesforce_client(conn_id: str = "salesforce_default"):
 
     first = SalesforceHook(salesforce_conn_id=conn_id, session_id=extras.get("session_id") or None).get_conn()
     return SalesforceSession(first, log_in if salesforce_can_log_in(conn) else None, conn_id=conn_id)
+
+
+def connection_type(conn_id: str) -> str | None:
+    """The type of Airflow connection ``conn_id``, None when there is none."""
+    from airflow.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id).conn_type
+    except AirflowNotFoundException:
+        return None
 
 
 def redis_url(conn: Any) -> str:

@@ -44,6 +44,7 @@ from .limiter import (
     pause_reason,
     token_fingerprint,
 )
+from .routes import Route, Routes
 from .usage import UsageRecorder, template_endpoint
 
 TEXT_ID_TYPES = ("rich_text", "title")
@@ -104,7 +105,9 @@ class ThrottledNotionClient:
     """A Notion client that stays within the shared budget and retries safely.
 
     ``limiter`` defaults to a per-process one at the documented budget; pass a shared one (SQL or
-    Redis, see limiter.build_limiter) when several processes use the token. ``allow_defer`` makes a
+    Redis, see limiter.build_limiter) when several processes use the token. ``routes`` instead: several
+    connections (tokens) of one workspace, each request sent through the one whose permit comes first
+    (routes.py); ``token`` is then the first route's. ``allow_defer`` makes a
     wait longer than ``defer_threshold_s`` raise DeferRequested instead of sleeping. ``lane`` is the
     limiter lane its requests take (``fast`` only for the fast lane's single-record syncs).
     """
@@ -116,6 +119,7 @@ class ThrottledNotionClient:
         base_url: str = C.DEFAULT_BASE_URL,
         notion_version: str = C.NOTION_VERSION,
         limiter: NotionRateLimiter | None = None,
+        routes: Routes | None = None,
         usage: UsageRecorder | None = None,
         allow_defer: bool = False,
         defer_threshold_s: float = C.DEFER_THRESHOLD_S,
@@ -137,8 +141,12 @@ class ThrottledNotionClient:
             raise ValueError("a Notion token is required")
         self.base_url = base_url.rstrip("/")
         self.fingerprint = token_fingerprint(token)
-        self._owns_limiter = limiter is None
-        self.limiter = limiter or NotionRateLimiter(MemoryBackend(), self.fingerprint, clock=clock)
+        self._owns_limiter = limiter is None and routes is None
+        if routes is None:
+            limiter = limiter or NotionRateLimiter(MemoryBackend(), self.fingerprint, clock=clock)
+            routes = Routes([Route("notion", token, limiter)], clock=clock)
+        self.routes = routes
+        self.limiter = routes.primary.limiter
         self.usage = usage
         self.allow_defer = allow_defer
         self.defer_threshold_s = defer_threshold_s
@@ -180,7 +188,7 @@ class ThrottledNotionClient:
             self.usage.close()
         self._http.close()
         if self._owns_limiter:
-            self.limiter.close()
+            self.routes.close()
 
     def __enter__(self) -> ThrottledNotionClient:
         return self
@@ -269,12 +277,12 @@ class ThrottledNotionClient:
     ) -> dict[str, Any]:
         defer = self.allow_defer if allow_defer is None else allow_defer
         endpoint = template_endpoint(method, path)
-        self._wait_for_slot(endpoint, defer, stats)
+        route = self._wait_for_slot(endpoint, defer, stats)
         stats.attempts += 1
         self._local.status, self._local.request_id = 0, None
         started = time.perf_counter()
         try:
-            data = self._sdk.request(path=path, method=method, query=query, body=body)
+            data = self._sdk.request(path=path, method=method, query=query, body=body, auth=route.token)
         except (NotionClientErrorBase, httpx.TransportError, json.JSONDecodeError) as exc:
             error = from_exception(exc, method=method, endpoint=endpoint, record_id=record_id)
             self._record(method, path, error.status, started)
@@ -285,7 +293,7 @@ class ThrottledNotionClient:
                 retry_after = C.RETRY_AFTER_FALLBACK_S if error.retry_after is None else error.retry_after
                 reason = pause_reason(error.rate_limit_reason, error.status)
                 stats.rate_limited_by_reason[reason] += 1
-                self.limiter.pause(retry_after, reason, endpoint=endpoint)
+                self.routes.pause(route, retry_after, reason, endpoint)
             elif error.kind is ErrorKind.TRANSIENT:
                 stats.transient_errors += 1
             raise error from exc
@@ -295,14 +303,15 @@ class ThrottledNotionClient:
             stats.request_ids.append(request_id)
         return data
 
-    def _wait_for_slot(self, endpoint: str, defer: bool, stats: CallStats) -> None:
+    def _wait_for_slot(self, endpoint: str, defer: bool, stats: CallStats) -> Route:
         """Take a slot and sleep until it; a longer wait than the defer threshold raises DeferRequested
         when deferring is allowed. When no slot is taken (a paused endpoint, or a bulk turn: see pacing),
-        sleep that wait out and ask again; back at a turn, the caller keeps its place in the line."""
+        sleep that wait out and ask again; back at a turn, the caller keeps its place in the line.
+        Returns the route (connection) the slot is of."""
         queued = False
         for _ in range(_MAX_ASKS):
             try:
-                wait = self.limiter.reserve(
+                route, wait = self.routes.take(
                     max_wait=self.defer_threshold_s if defer else None, lane=self.lane, endpoint=endpoint,
                     queued=queued,
                 )
@@ -315,7 +324,7 @@ class ThrottledNotionClient:
                 stats.waited_s += wait
                 self._sleep(wait)
             if taken:
-                return
+                return route
         raise RuntimeError(f"no Notion slot for {endpoint} after {_MAX_ASKS} asks to the limiter")
 
     def _record(self, method: str, path: str, status: int, started: float) -> None:

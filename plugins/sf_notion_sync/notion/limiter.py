@@ -34,6 +34,7 @@ from .pacing import (
     LANE_FAST,
     LANES,
     TURN,
+    BudgetState,
     WindowBudget,
     WorkspacePolicy,
     in_force,
@@ -203,20 +204,36 @@ class NotionRateLimiter:
             return key
         return f"{self.key}|endpoint:{hashlib.sha256(endpoint.encode()).hexdigest()[:32]}"
 
+    def _keys(self, endpoint: str | None) -> BudgetKeys:
+        return BudgetKeys(self.key, self.workspace_key, self._endpoint_key(endpoint) if endpoint else None)
+
+    def next_slot(self, states: tuple[BudgetState, BudgetState, BudgetState | None], now: float,
+                  lane: str = LANE_BULK) -> float:
+        """When a reservation made now would send, from ``states`` (connection, workspace, endpoint, as
+        ``backend.read_many`` gives them for ``state_keys``): a hint for choosing between budgets, nothing taken."""
+        conn, workspace, endpoint = states
+        _, wait, _ = self.budget.reserve(conn, workspace, endpoint.paused_until if endpoint else 0.0, now, lane,
+                                         max_wait=-1.0)
+        return now + wait
+
+    def state_keys(self, endpoint: str | None = None) -> list[str]:
+        """The keys ``next_slot`` reads, in its order."""
+        return [k for k in self._keys(endpoint) if k]
+
     def reserve(
         self, now: float | None = None, *, max_wait: float | None = None, lane: str = LANE_BULK,
-        endpoint: str | None = None, queued: bool = False,
+        endpoint: str | None = None, queued: bool = False, not_before: float = 0.0, hold: bool = True,
     ) -> float:
         """Seconds to wait before sending (0 = send now); the slot is taken. With ``max_wait``, a longer
         wait takes nothing and is only reported (for a caller that defers instead). Otherwise, when no
         slot is taken, SlotNotTaken says how long to wait before calling again: EndpointPaused while
         ``endpoint`` (a template such as ``POST /v1/pages``) is paused, TurnGiven for a bulk slot too far
-        ahead (call again with ``queued=True``)."""
+        ahead (call again with ``queued=True``). ``not_before`` and ``hold`` as for pacing.WindowBudget.reserve."""
         if lane not in LANES:
             raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
         now = self.clock() if now is None else now
-        keys = BudgetKeys(self.key, self.workspace_key, self._endpoint_key(endpoint) if endpoint else None)
-        wait, outcome = self.backend.reserve(keys, self.budget, now, lane, max_wait, queued)
+        wait, outcome = self.backend.reserve(self._keys(endpoint), self.budget, now, lane, max_wait, queued,
+                                             not_before, hold)
         if outcome == ENDPOINT_PAUSED:
             raise EndpointPaused(endpoint or "", wait)
         if outcome == TURN:
@@ -225,13 +242,14 @@ class NotionRateLimiter:
 
     def pause(
         self, retry_after: float, reason: str | None = None, now: float | None = None, *,
-        endpoint: str | None = None,
+        endpoint: str | None = None, factor_cap: float | None = None,
     ) -> float:
         """A 429/529 answered: pause what ``reason`` names for ``retry_after`` s; returns its paused_until.
 
         ``connection`` (the default): this token, then its full budget again (the window was reset).
         ``workspace``: every connection sharing ``workspace_key``, and the budget is cut for a while.
-        ``endpoint``: only ``endpoint`` (without one, the connection)."""
+        ``endpoint``: only ``endpoint`` (without one, the connection). ``factor_cap``: a workspace cut
+        goes at least down to this share of the budget."""
         reason = reason or REASON_CONNECTION
         if reason not in REASONS:
             raise ValueError(f"reason must be one of {REASONS}, got {reason!r}")
@@ -241,8 +259,14 @@ class NotionRateLimiter:
             key = self.workspace_key
         elif reason == REASON_ENDPOINT and endpoint:
             key = self._endpoint_key(endpoint)
-        state = self.backend.pause(key, self.budget, now, retry_after, reason, reason == REASON_WORKSPACE)
+        state = self.backend.pause(key, self.budget, now, retry_after, reason, reason == REASON_WORKSPACE,
+                                   factor_cap if reason == REASON_WORKSPACE else None)
         return state.paused_until
+
+    def used(self, now: float | None = None) -> int:
+        """Slots of this key in the window ending now (every process's, on a shared backend)."""
+        now = self.clock() if now is None else now
+        return self.budget.used(self.backend.read(self.key), now)
 
     def status(self, now: float | None = None) -> LimiterStatus:
         now = self.clock() if now is None else now

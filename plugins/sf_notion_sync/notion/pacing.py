@@ -136,15 +136,18 @@ class WindowBudget:
     def reserve(
         self, conn: BudgetState, workspace: BudgetState, endpoint_paused_until: float, now: float,
         lane: str = LANE_BULK, max_wait: float | None = None, queued: bool = False,
+        not_before: float = 0.0, hold: bool = True,
     ) -> Reservation:
         """Take the next slot, or give a turn (see the module docstring). Nothing is taken when the wait
         is beyond ``max_wait`` (a deferring caller comes back later), nor while the endpoint is paused
         past the slot: the wait is then to the pause's end, and the slots stay free for the other
         endpoints (a slot held that far ahead would hold up every later one). ``queued``: the caller is
-        back at the turn it was given."""
+        back at the turn it was given. ``not_before``: no slot before it (the slot a second budget, the
+        workspace's, gave this send). ``hold=False``: take the slot however far ahead (no turn): the
+        caller holds a slot of that other budget already."""
         n = self.effective(workspace, now)
         interval = self.span_s / n
-        earliest = max(now, conn.paused_until, workspace.paused_until, *conn.sent[-1:])
+        earliest = max(now, not_before, conn.paused_until, workspace.paused_until, *conn.sent[-1:])
         window_free = _free_after(conn.sent, n, self.span_s)
         slot = max(earliest, window_free, conn.tat - (self.burst - 1) * interval)
         fast = False
@@ -159,7 +162,7 @@ class WindowBudget:
         wait = slot - now
         if max_wait is not None and wait > max_wait:
             return Reservation(None, wait, LATER)
-        if not fast and self.hold_intervals is not None:
+        if hold and not fast and self.hold_intervals is not None:
             hold = self.hold_intervals * interval * (2 if queued else 1)
             if wait > hold + _US or (not queued and conn.turn > now):  # a µs: the rounding of times
                 return self._turn(conn, slot - interval, interval, now, max_wait)
@@ -182,15 +185,19 @@ class WindowBudget:
         return Reservation(replace(conn, turn=_us(turn + interval), updated_at=now), turn - now, TURN)
 
     def pause(
-        self, state: BudgetState, now: float, retry_after: float, reason: str, adaptive: bool
+        self, state: BudgetState, now: float, retry_after: float, reason: str, adaptive: bool,
+        factor_cap: float | None = None,
     ) -> BudgetState:
         """Pause the key until now + Retry-After. ``adaptive`` (workspace): cut the budget once per episode,
-        so that workers answered 429 in the same burst do not multiply the cut."""
+        so that workers answered 429 in the same burst do not multiply the cut; ``factor_cap``: and to at
+        most this share (what was sent when the limit answered, a learned workspace limit)."""
         factor = state.factor
         if adaptive:
             factor = self.policy.factor(state, now)
             if now >= state.paused_until:
                 factor = max(self.policy.floor, factor * self.policy.cut)
+            if factor_cap is not None:
+                factor = max(self.policy.floor, min(factor, factor_cap))
         until = max(state.paused_until, now + max(0.0, retry_after))
         return replace(state, paused_until=until, factor=factor, last_429_at=now, last_429_reason=reason,
                        updated_at=now)

@@ -19,6 +19,7 @@ from sf_notion_sync.state.staging_store import StagingStore
 from sf_notion_sync.state.sync_log_store import RETRYABLE_STATUSES, SyncLogStore
 from sf_notion_sync.state.usage_store import USAGE_GROUPS, UsageStore
 from sf_notion_sync.state.watermark_store import DEFAULT_WATERMARK_KIND, WatermarkStore
+from sf_notion_sync.state.workspaces import WorkspaceStore
 
 __all__ = [
     "DEFAULT_WATERMARK_KIND",
@@ -42,6 +43,7 @@ class StateStore(
     UsageStore,
     RunMetricsStore,
     ReplayIdStore,
+    WorkspaceStore,
 ):
     """The sync state database as the engine uses it; safe to share between threads."""
 

@@ -21,36 +21,46 @@ MAX_IN_FLIGHT = 4
 
 @dataclass(frozen=True)
 class NotionBudget:
-    """``requests`` per ``window_s`` for the token (Notion: 180 per 60 s on Free and Plus, 600 on Business
-    and Enterprise), the fast lane's cap on it, and how many batches may run at once (``pool_slots``)."""
+    """``requests`` per ``window_s`` for each connection (Notion: 180 per 60 s on Free and Plus, 600 on
+    Business and Enterprise), the fast lane's cap on it, how many batches may run at once (``pool_slots``),
+    and, with several connections writing one workspace, how many (``connections``) and the workspace's
+    limit over all of them (``workspace_requests`` per window; None: no workspace bucket)."""
 
     requests: int = C.DEFAULT_REQUESTS
     window_s: float = C.DEFAULT_WINDOW_S
     fast_lane_cap: float = C.FAST_LANE_CAP
     pool_slots: int = 1
+    connections: int = 1
+    workspace_requests: int | None = None
 
     def __post_init__(self) -> None:
-        if self.requests < 1 or self.window_s <= 0 or self.pool_slots < 1:
-            raise ValueError(f"need requests >= 1, window_s > 0, pool_slots >= 1; got {self.requests}, "
-                             f"{self.window_s}, {self.pool_slots}")
+        if self.requests < 1 or self.window_s <= 0 or self.pool_slots < 1 or self.connections < 1:
+            raise ValueError(f"need requests >= 1, window_s > 0, pool_slots >= 1, connections >= 1; got "
+                             f"{self.requests}, {self.window_s}, {self.pool_slots}, {self.connections}")
+
+    @property
+    def total_requests(self) -> int:
+        """Requests per window over every connection, up to the workspace's limit."""
+        total = self.requests * self.connections
+        return min(total, self.workspace_requests) if self.workspace_requests else total
 
     @property
     def rate(self) -> float:
-        """Requests per second over a window."""
-        return self.requests / self.window_s
+        """Requests per second over a window, every connection together."""
+        return self.total_requests / self.window_s
 
     @property
     def in_flight(self) -> int:
         """Requests each batch task keeps in flight so that ``pool_slots`` tasks can spend the budget:
         one at 180 per window on 4 slots, two at 600. Time-scaled sandboxes scale latency with the
         window, so the rule reads the budget per window, not per second."""
-        needed = math.ceil(self.requests / (REQUESTS_PER_FLIGHT * self.pool_slots))
+        needed = math.ceil(self.total_requests / (REQUESTS_PER_FLIGHT * self.pool_slots))
         return max(1, min(MAX_IN_FLIGHT, needed))
 
     def use(self, requests: int, seconds: float) -> float:
         """Share of the budget ``requests`` took over ``seconds``: requests ÷ (budget × windows spanned,
         at least one). A run shorter than a window could have spent the window's whole budget."""
-        return requests / (self.requests * max(1.0, seconds / self.window_s))
+        return requests / (self.total_requests * max(1.0, seconds / self.window_s))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

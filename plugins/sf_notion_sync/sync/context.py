@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +54,10 @@ class SyncContext:
     """How a short wait passes (settling unknown creates); tests pass a fake clock's."""
     budget: NotionBudget = field(default_factory=NotionBudget)
     """The token's budget as the connection sets it (the glue reads it once, with the pool's slots)."""
+    notion_connection_ids: tuple[str, ...] = ()
+    """The Notion connections (integrations) this object writes through, when sync.yaml names several."""
+    connection_client: Callable[[Sequence[str]], ThrottledNotionClient] | None = None
+    """A client over the given connections only (preflight checks each one alone, then keeps those that can)."""
     progress_interval_s: float = field(default_factory=interval_from_env)
     """Seconds between a batch's progress lines (sync/progress.py; env SF_NOTION_SYNC_PROGRESS_INTERVAL_S)."""
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)

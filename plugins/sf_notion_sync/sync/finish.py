@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 RUN_SUCCESS, RUN_PARTIAL, RUN_INCOMPLETE = "success", "partial", "incomplete"
 
 
-def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
+def finish_run(ctx: SyncContext, *, reconciled: bool = True, connection_problems: list[str] | None = None
+               ) -> dict[str, Any]:
     """Store and return the run summary (JSON-ready); advance the watermark of an incremental run.
 
     ``reconciled=False`` says a reconcile this run needed (a missed getDeleted window) did not
-    complete: the deletes cursor then stays, so the next run falls back and reconciles again."""
+    complete: the deletes cursor then stays, so the next run falls back and reconciles again.
+    ``connection_problems``: Notion connections preflight left out of the run, and why (a warning)."""
     store = ctx.store
     run = store.get_run(ctx.run_id)
     if run is None:
@@ -91,6 +93,10 @@ def finish_run(ctx: SyncContext, *, reconciled: bool = True) -> dict[str, Any]:
         # how often the run was resumed on its finished extraction (its counts span every attempt)
         "resumes": params.get(RESUMES_KEY, 0),
     }
+    if ctx.notion_connection_ids:
+        summary["notion_connections"] = list(ctx.notion_connection_ids)
+    if connection_problems:
+        summary["notion_connection_problems"] = list(connection_problems)
     if KIND_RESYNC in params:
         summary.update(resync=params[KIND_RESYNC], deletes=params.get("deletes"))
     store.finish_run(ctx.run_id, status, summary, records_per_s=summary["records_per_s"], achieved_rps=achieved,

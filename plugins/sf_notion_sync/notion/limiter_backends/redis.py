@@ -27,12 +27,13 @@ _LUA_RESERVE = _LUA_COMMON + """
 local now, requests, span, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local fast_cap, fast_lane, max_wait = tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7])
 local step, period, ttl, eps = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), 1e-9
-local hold, queued = tonumber(ARGV[11]), ARGV[12] == '1'
+local hold, queued, not_before = tonumber(ARGV[11]), ARGV[12] == '1', tonumber(ARGV[13])
+if ARGV[14] ~= '1' then hold = nil end
 local c = redis.call('HMGET', KEYS[1], 'tat', 'paused_until', 'turn')
 local w = redis.call('HMGET', KEYS[4], 'paused_until', 'rate_factor')
 local n = math.max(1, math.floor(requests * factor_at(w[2], w[1], now, step, period) + eps))
 local interval = span / n
-local earliest = math.max(now, tonumber(c[2]) or 0, tonumber(w[1]) or 0)
+local earliest = math.max(now, not_before, tonumber(c[2]) or 0, tonumber(w[1]) or 0)
 local last = redis.call('LINDEX', KEYS[2], -1)
 if last then earliest = math.max(earliest, tonumber(last)) end
 local function free_after(log, count)
@@ -87,12 +88,13 @@ return {fmt(wait), 'taken'}
 _LUA_PAUSE = _LUA_COMMON + """
 local now, retry_after, reason, adaptive = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
 local cut, floor, step = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local period, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
+local period, ttl, cap = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local h = redis.call('HMGET', KEYS[1], 'paused_until', 'rate_factor')
 local paused, f = tonumber(h[1]) or 0, tonumber(h[2]) or 1
 if adaptive then
   f = factor_at(h[2], h[1], now, step, period)
   if now >= paused then f = math.max(floor, f * cut) end
+  if cap then f = math.max(floor, math.min(f, cap)) end
 end
 redis.call('HSET', KEYS[1], 'paused_until', fmt(math.max(paused, now + math.max(0, retry_after))),
   'rate_factor', fmt(f), 'last_429_at', fmt(now), 'last_429_reason', reason, 'updated_at', fmt(now))
@@ -134,7 +136,7 @@ class RedisBackend(LimiterBackend):
             updated_at=float(fields.get("updated_at", 0)),
         )
 
-    def reserve(self, keys, budget: WindowBudget, now, lane, max_wait, queued=False):
+    def reserve(self, keys, budget: WindowBudget, now, lane, max_wait, queued=False, not_before=0.0, hold=True):
         conn = self.prefix + keys.connection
         names = [conn, conn + "|sent", conn + "|fast", self.prefix + keys.workspace]
         if keys.endpoint:
@@ -146,15 +148,17 @@ class RedisBackend(LimiterBackend):
             "" if max_wait is None else repr(float(max_wait)),
             repr(policy.step), repr(policy.period_s), str(self.TTL_S),
             "" if budget.hold_intervals is None else repr(float(budget.hold_intervals)), "1" if queued else "0",
+            repr(float(not_before)), "1" if hold else "0",
         ]  # fmt: skip
         wait, outcome = self._reserve(keys=names, args=args)
         return float(wait), outcome.decode()
 
-    def pause(self, key, budget: WindowBudget, now, retry_after, reason, adaptive):
+    def pause(self, key, budget: WindowBudget, now, retry_after, reason, adaptive, factor_cap=None):
         policy = budget.policy
         args = [
             repr(float(now)), repr(float(retry_after)), reason, "1" if adaptive else "0",
             repr(policy.cut), repr(policy.floor), repr(policy.step), repr(policy.period_s), str(self.TTL_S),
+            "" if factor_cap is None else repr(float(factor_cap)),
         ]  # fmt: skip
         self._pause(keys=[self.prefix + key], args=args)
         return self.read(key)

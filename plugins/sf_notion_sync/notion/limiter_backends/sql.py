@@ -50,6 +50,13 @@ class SqlBackend(TransactBackend):
             row = conn.execute(sa.select(self.table).where(self.table.c.key == key)).mappings().first()
         return _state(row)
 
+    def read_many(self, keys: list[str]) -> list[BudgetState]:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            rows = {r["key"]: r for r in conn.execute(sa.select(self.table).where(self.table.c.key.in_(keys))).mappings()}
+        return [_state(rows.get(k)) for k in keys]
+
     def transact(self, key, read_keys, fn):
         import sqlalchemy as sa
 

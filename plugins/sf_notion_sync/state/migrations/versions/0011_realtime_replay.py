@@ -1,7 +1,7 @@
 """The real-time lane's replay id per object, and its gaps (state/replay_ids.py, issue 16).
 
 Revision ID: 0011_realtime_replay
-Revises: 0009_batch_checkpoint
+Revises: 0010_notion_workspaces
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_realtime_replay"
-down_revision = "0009_batch_checkpoint"
+down_revision = "0010_notion_workspaces"
 branch_labels = None
 depends_on = None
 

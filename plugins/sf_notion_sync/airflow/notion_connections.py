@@ -1,0 +1,164 @@
+"""The Notion connections an object writes through (sync.yaml ``notion.connections``), as one client.
+
+Each connection is an Airflow ``notion`` connection: its own integration token and budget. With several,
+they must belong to one Notion workspace, whose limit they share: the workspace is the connection's
+extra ``workspace``, else the bot's workspace from ``GET /v1/users/me`` (asked once, then kept in the
+state database). Requests are spread over the connections by notion/routes.py, under a workspace bucket
+sized by ``notion.workspace_budget`` or by the limit learned from workspace 429s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from sf_notion_sync.config import WorkspaceBudget
+
+from .hooks import NotionHook, SyncStateHook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectionProblem:
+    """A connection that cannot write an object: named, with why (the token never appears)."""
+
+    conn_id: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"Notion connection {self.conn_id!r}: {self.problem}"
+
+
+class NotionConnections:
+    """``conn_ids`` (first: the primary, whose settings the client's base URL and version come from)."""
+
+    def __init__(self, conn_ids: Sequence[str], *, sync_state_conn_id: str = "sync_state_db", dag_id: str = "",
+                 workspace_budget: WorkspaceBudget | None = None) -> None:
+        if not conn_ids:
+            raise ValueError("at least one Notion connection is needed")
+        self.conn_ids = tuple(conn_ids)
+        self.sync_state_conn_id = sync_state_conn_id
+        self.dag_id = dag_id
+        self.workspace_budget = workspace_budget
+        self.hooks = {c: NotionHook(c, sync_state_conn_id, dag_id=dag_id) for c in self.conn_ids}
+
+    @property
+    def primary(self) -> NotionHook:
+        return self.hooks[self.conn_ids[0]]
+
+    @property
+    def shared(self) -> bool:
+        """Whether a workspace bucket applies: several connections, or a known workspace limit."""
+        return len(self.conn_ids) > 1 or self.workspace_budget is not None
+
+    @cached_property
+    def _store(self):
+        return SyncStateHook(self.sync_state_conn_id).get_store()
+
+    def workspace_of(self, conn_id: str) -> str:
+        """The connection's Notion workspace: its extra, the state database's record, or users/me."""
+        from sf_notion_sync.notion.limiter import token_fingerprint
+
+        hook = self.hooks[conn_id]
+        if hook.settings.workspace:
+            return hook.settings.workspace
+        fingerprint = token_fingerprint(hook.settings.token)
+        known = self._store.connection_workspace(fingerprint)
+        if known:
+            return known
+        client = hook.get_conn()
+        try:
+            bot = (client.request("GET", "users/me").data.get("bot") or {})
+        finally:
+            client.close()
+        workspace = str(bot.get("workspace_id") or bot.get("workspace_name") or "").strip()
+        if not workspace:
+            raise ValueError(f"Notion connection {conn_id!r}: users/me names no workspace; set the connection's "
+                             "extra 'workspace' (one name for every connection of the workspace)")
+        self._store.set_connection_workspace(fingerprint, workspace)
+        return workspace
+
+    @cached_property
+    def workspace(self) -> str | None:
+        """The workspace every connection belongs to (None with one connection and no workspace limit)."""
+        if not self.shared:
+            return None
+        found, failed = {}, None
+        for conn_id in self.conn_ids:  # one that cannot say (a bad token) fails its own preflight check
+            try:
+                found[conn_id] = self.workspace_of(conn_id)
+            except Exception as exc:  # noqa: BLE001 - kept, raised if no connection can say
+                log.warning("Notion connection %r: its workspace is unknown: %s", conn_id, exc)
+                failed = failed or exc
+        if not found:
+            raise failed  # type: ignore[misc]
+        if len(set(found.values())) > 1:
+            listed = ", ".join(f"{c}: {w}" for c, w in found.items())
+            raise ValueError(f"the Notion connections of one object must belong to one workspace, got {listed}")
+        return next(iter(found.values()))
+
+    def limit(self):
+        """The workspace bucket's size (routes.WorkspaceLimit), or None when no bucket applies."""
+        from sf_notion_sync.notion.routes import planned_limit
+
+        if self.workspace is None:
+            return None
+        learned = self._store.learned_limit(self.workspace)
+        configured = self.workspace_budget.requests if self.workspace_budget else None
+        return planned_limit([self.hooks[c].settings.requests for c in self.conn_ids], configured,
+                             learned.requests if learned else None)
+
+    def routes(self, conn_ids: Sequence[str] | None = None):
+        """The Routes of ``conn_ids`` (default: all), under the workspace bucket when one applies."""
+        from sf_notion_sync.notion.limiter import NotionRateLimiter
+        from sf_notion_sync.notion.routes import Route, Routes
+
+        chosen = tuple(conn_ids or self.conn_ids)
+        workspace_key = f"notion-workspace:{self.workspace}" if self.workspace else None
+        routes = [Route(c, self.hooks[c].settings.token, self.hooks[c].get_limiter(workspace_key=workspace_key))
+                  for c in chosen]
+        limit = self.limit()
+        if limit is None:
+            return Routes(routes)
+        window_s = self.workspace_budget.window_s if self.workspace_budget else self.primary.settings.window_s
+        first = routes[0].limiter
+        bucket = NotionRateLimiter(first.backend,
+                                   f"{workspace_key}|budget", requests=limit.requests, window_s=window_s,
+                                   fast_lane_cap=first.budget.fast_lane_cap, workspace_key=workspace_key)
+        workspace = self.workspace
+
+        def learned(level: int) -> None:
+            log.warning("Notion workspace %s answered its limit: learned %d requests per %gs", workspace, level,
+                        window_s)
+            self._store.learn_limit(workspace, level, window_s)
+
+        return Routes(routes, bucket, learned=limit.learned, on_learned=learned)
+
+    def get_conn(self, conn_ids: Sequence[str] | None = None, **client_options: Any):
+        """One ThrottledNotionClient over the connections (default: all), spreading its requests."""
+        from sf_notion_sync.notion.client import ThrottledNotionClient
+        from sf_notion_sync.notion.usage import UsageRecorder, sql_usage_sink
+
+        settings = self.primary.settings
+        engine = SyncStateHook(self.sync_state_conn_id).engine
+        routes = self.routes(conn_ids)
+        return ThrottledNotionClient(
+            token=routes.primary.token, base_url=settings.base_url, notion_version=settings.notion_version,
+            routes=routes, usage=UsageRecorder(sql_usage_sink(engine), dag_id=self.dag_id), **client_options,
+        )
+
+    def get_budget(self):
+        """The budget a run plans against: every connection's, up to the workspace bucket."""
+        import dataclasses
+
+        budget = self.primary.get_budget()
+        limit = self.limit()
+        if limit is None:
+            return dataclasses.replace(budget, connections=len(self.conn_ids))
+        window_s = self.workspace_budget.window_s if self.workspace_budget else budget.window_s
+        per_window = max(1, round(limit.requests * budget.window_s / window_s))  # in the connections' window
+        return dataclasses.replace(budget, connections=len(self.conn_ids), workspace_requests=per_window)

@@ -1,0 +1,154 @@
+"""Several Notion connections writing one workspace: which one sends a request, and the workspace's budget.
+
+Notion counts each connection's requests, and separately all requests of a workspace's connections
+(developers.notion.com, "Request limits": "a separate limit is shared across all connections in the
+workspace"). So K integrations that the target databases are shared with can send up to K times one
+connection's budget, until the workspace's limit. Each request takes the permit that comes first:
+
+* the connection is the one whose next slot is earliest (read, not reserved: a hint), ties in turn;
+* with a workspace bucket -- a limiter every connection of the workspace shares, at the workspace's
+  known limit, or at the sum of the connections' budgets while it is being learned -- the request first
+  takes the bucket's slot (its turns give the fast lane priority across connections), then the chosen
+  connection's slot at or after it. The bucket's log is also what was sent when a workspace 429 came.
+
+A workspace 429 pauses every connection of the workspace (their limiters share its key) and cuts the
+budget in force to what the bucket saw sent in the window ending then, times ``LEARN_MARGIN``; the cut
+recovers by steps (pacing.WorkspacePolicy), a slow probe upward. When the limit is not configured, that
+level is the *learned* limit: ``on_learned`` keeps it (the state database) so that the next run starts
+from it instead of meeting the limit again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .limiter import REASON_WORKSPACE, LimiterStatus, NotionRateLimiter
+from .pacing import LANE_BULK
+
+LEARN_MARGIN = 0.97
+"""Share of what was sent when the workspace limit answered that the budget is cut to: the count includes
+requests refused in the same burst, so the limit itself lies a little under it."""
+PROBE_HEADROOM = 1.05
+"""A run that starts from a learned workspace limit plans this much above it: a slow probe for a limit
+that has grown (another integration of the workspace went quiet), met again at worst once."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One connection a request may go through: its Airflow connection id, token and budget."""
+
+    name: str
+    token: str = field(repr=False)
+    limiter: NotionRateLimiter
+
+
+@dataclass(frozen=True)
+class WorkspaceLimit:
+    """The workspace bucket's size: ``requests`` per window, ``learned`` or configured."""
+
+    requests: int
+    learned: bool
+
+
+class Routes:
+    """The connections of a run and the workspace bucket they share (None: the connection's budget alone).
+
+    ``learned``: the bucket's limit is being learned; ``on_learned(requests)`` receives each new level.
+    """
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        workspace: NotionRateLimiter | None = None,
+        *,
+        learned: bool = False,
+        on_learned: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not routes:
+            raise ValueError("at least one Notion connection is needed")
+        names = [r.name for r in routes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Notion connections listed twice: {names}")
+        if workspace is not None and any(r.limiter.workspace_key != workspace.workspace_key for r in routes):
+            raise ValueError("every connection must share the workspace bucket's workspace key")
+        self.routes = tuple(routes)
+        self.workspace = workspace
+        self.learned = learned
+        self.on_learned = on_learned
+        self.clock = clock
+        self._turn = itertools.count()
+
+    @property
+    def primary(self) -> Route:
+        return self.routes[0]
+
+    def __repr__(self) -> str:
+        return f"Routes({[r.name for r in self.routes]}, workspace={self.workspace!r}, learned={self.learned})"
+
+    def take(
+        self, *, lane: str = LANE_BULK, endpoint: str | None = None, max_wait: float | None = None,
+        queued: bool = False,
+    ) -> tuple[Route, float]:
+        """The route to send through and the wait before sending; the slots are taken. Raises what
+        NotionRateLimiter.reserve raises when nothing is taken (call again after its wait)."""
+        now = self.clock()
+        route, hint = self._choose(now, lane, endpoint)
+        if self.workspace is None:
+            return route, route.limiter.reserve(now, max_wait=max_wait, lane=lane, endpoint=endpoint, queued=queued)
+        wait = self.workspace.reserve(now, max_wait=max_wait, lane=lane, queued=queued, not_before=hint)
+        # the workspace's slot is held: the connection's comes at or after it, however far (no turn)
+        return route, route.limiter.reserve(now, lane=lane, endpoint=endpoint, not_before=now + wait, hold=False)
+
+    def _choose(self, now: float, lane: str, endpoint: str | None) -> tuple[Route, float]:
+        """The route whose next slot is earliest, ties taken in turn; with one route, it (hint: now)."""
+        if len(self.routes) == 1:
+            return self.primary, now
+        start = next(self._turn) % len(self.routes)
+        ordered = self.routes[start:] + self.routes[:start]
+        hints = []
+        for route in ordered:
+            limiter = route.limiter
+            states = limiter.backend.read_many(limiter.state_keys(endpoint))
+            hints.append(limiter.next_slot((states[0], states[1], states[2] if endpoint else None), now, lane))
+        best = min(range(len(ordered)), key=hints.__getitem__)
+        return ordered[best], hints[best]
+
+    def pause(self, route: Route, retry_after: float, reason: str, endpoint: str | None) -> None:
+        """A 429 (or 529) through ``route``: pause what it concerns; a workspace limit also cuts the budget
+        to what was sent when it answered, and a limit being learned is kept."""
+        if reason != REASON_WORKSPACE or self.workspace is None:
+            route.limiter.pause(retry_after, reason, endpoint=endpoint)
+            return
+        sent = self.workspace.used()
+        level = max(1, math.floor(sent * LEARN_MARGIN))
+        route.limiter.pause(retry_after, reason, endpoint=endpoint, factor_cap=level / self.workspace.requests)
+        if self.learned and self.on_learned is not None:
+            self.on_learned(level)
+
+    def status(self) -> list[tuple[str, LimiterStatus]]:
+        """Each connection's budget as its limiter sees it, then the workspace bucket's (named ``workspace``)."""
+        rows = [(r.name, r.limiter.status()) for r in self.routes]
+        return rows + ([("workspace", self.workspace.status())] if self.workspace else [])
+
+    def close(self) -> None:
+        for route in self.routes:
+            route.limiter.close()
+        if self.workspace is not None:
+            self.workspace.close()
+
+
+def planned_limit(connection_requests: Sequence[int], configured: int | None, learned: int | None) -> WorkspaceLimit:
+    """The workspace bucket's size: the configured limit; else a learned one plus PROBE_HEADROOM; else the
+    sum of the connections' budgets (nothing binds yet: the first workspace 429 teaches the limit).
+    Never above that sum, which the connections could not send anyway."""
+    total = sum(connection_requests)
+    if configured:
+        return WorkspaceLimit(min(total, configured), learned=False)
+    if learned:
+        return WorkspaceLimit(min(total, math.ceil(learned * PROBE_HEADROOM)), learned=True)
+    return WorkspaceLimit(total, learned=True)
