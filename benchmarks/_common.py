@@ -1,5 +1,6 @@
 """What the engine benchmarks share: the sandbox they run on (a child process), the SyncContext a DAG
-task would build, and the figures read back from the Notion emulator's own request log.
+task would build, a full-sync DAG run through a local Airflow, and the figures read back from the
+Notion emulator's own request log.
 
 Not a benchmark itself (run_all.py runs bench_*.py only). The package is imported inside the functions,
 so that a benchmark's `--help` stays quick.
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -115,3 +117,38 @@ def limited_by_reason(log: list[dict[str, Any]]) -> dict[str, int]:
 
     counts = Counter(pause_reason(r.get("reason"), r["status"]) for r in log if is_limited(r))
     return {reason: counts[reason] for reason in REASONS}
+
+
+FULL_DAG = "sf_notion_full_sync__account"
+NO_SWEEP = {"sweep_duplicates": False}
+"""The sweep (one query per 100 pages) is a separate, optional cost: the figures are the sync's own."""
+
+
+def unscheduled_config(path: Path, account_notion: dict[str, Any] | None = None) -> Path:
+    """sync.yaml as shipped but with no schedule, so that every run is one the benchmark triggered;
+    `account_notion` (e.g. {"connections": [...]}) becomes objects.Account.notion."""
+    import yaml
+
+    from sf_notion_sync.config import SOURCE_SALESFORCE, config_path
+
+    data = yaml.safe_load(config_path().read_text())
+    for obj in data["objects"].values():
+        if obj.get("source", SOURCE_SALESFORCE) == SOURCE_SALESFORCE:
+            obj["schedules"] = {"full": None, "incremental": None}
+    if account_notion:
+        data["objects"]["Account"]["notion"] = account_notion
+    data.setdefault("retry", {})["schedule"] = None
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def airflow_run(airflow: Any, dag_id: str, conf: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Trigger `dag_id` on a running local Airflow and wait for it: its state, the epoch times it was
+    triggered and ended (to cut the emulator's log), its wall time and its finish task's summary."""
+    since = time.time()
+    run_id = airflow.trigger(dag_id, conf)
+    state = airflow.wait_for_run(dag_id, run_id, timeout=timeout, poll=2.0)
+    until = time.time()
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/finish/xcomEntries/return_value"
+    summary = airflow.api("GET", path)["value"] if state == "success" else {}
+    return {"state": state, "since": since, "until": until, "wall_s": round(until - since, 1), "summary": summary}

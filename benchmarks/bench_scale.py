@@ -41,7 +41,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import Sandbox, account_contexts, engine_sandbox, is_limited, notion_log
+from _common import (
+    FULL_DAG,
+    NO_SWEEP,
+    Sandbox,
+    account_contexts,
+    airflow_run,
+    engine_sandbox,
+    is_limited,
+    notion_log,
+    unscheduled_config,
+)
 
 MAX_MAP_LENGTH = 1024
 """Airflow's default [core] max_map_length: the most mapped sync_batch tasks one run may have."""
@@ -195,9 +205,7 @@ def _count(store: Any, model: Any) -> int:
         return conn.execute(select(func.count()).select_from(model.__table__)).scalar_one()
 
 
-FULL_DAG, INCREMENTAL_DAG = "sf_notion_full_sync__account", "sf_notion_incremental__account"
-NO_SWEEP = {"sweep_duplicates": False}
-"""The sweep (one query per 100 pages) is a separate, optional cost: the figures are the sync's own."""
+INCREMENTAL_DAG = "sf_notion_incremental__account"
 
 
 def airflow_costs(accounts: int, window_requests: int, window_s: float) -> list[dict[str, Any]]:
@@ -224,18 +232,13 @@ def airflow_costs(accounts: int, window_requests: int, window_s: float) -> list[
             env = {**settings, "SF_NOTION_SYNC_CONFIG": str(unscheduled_config(root / "sync.yaml"))}
             with running_airflow(root / "airflow", env, (FULL_DAG, INCREMENTAL_DAG)) as airflow:
                 def run(dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
-                    since = time.time()
-                    run_id = airflow.trigger(dag_id, conf)
-                    state = airflow.wait_for_run(dag_id, run_id, timeout=timeout, poll=2.0)
-                    wall = time.time() - since
-                    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/finish/xcomEntries/return_value"
-                    summary = airflow.api("GET", path)["value"] if state == "success" else {}
-                    log = notion_log(box, since)
+                    done = airflow_run(airflow, dag_id, conf, timeout)
+                    log = notion_log(box, done["since"])
                     served = [r for r in log if not is_limited(r)]
                     creates = sum(1 for r in served if r["status"] < 300 and r["method"] == "POST"
                                   and r["path"].rstrip("/") == "/v1/pages")
-                    return {"state": state, "wall_s": round(wall, 1), "requests": len(served),
-                            "rate_limited": len(log) - len(served), "creates": creates, "summary": summary}
+                    return {"state": done["state"], "wall_s": done["wall_s"], "requests": len(served),
+                            "rate_limited": len(log) - len(served), "creates": creates, "summary": done["summary"]}
 
                 first = run(FULL_DAG, NO_SWEEP)
                 rerun = run(FULL_DAG, NO_SWEEP)
@@ -265,21 +268,6 @@ def airflow_costs(accounts: int, window_requests: int, window_s: float) -> list[
          "fixed_requests": rerun["requests"],
          "requests_ratio_less_fixed": round((incremental["requests"] - rerun["requests"]) / changed, 4)},
     ]
-
-
-def unscheduled_config(path: Path) -> Path:
-    """sync.yaml as shipped but with no schedule: every run is one the benchmark triggered."""
-    import yaml
-
-    from sf_notion_sync.config import SOURCE_SALESFORCE, config_path
-
-    data = yaml.safe_load(config_path().read_text())
-    for obj in data["objects"].values():
-        if obj.get("source", SOURCE_SALESFORCE) == SOURCE_SALESFORCE:
-            obj["schedules"] = {"full": None, "incremental": None}
-    data.setdefault("retry", {})["schedule"] = None
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def projection(records: int, measured: float) -> list[dict[str, Any]]:
