@@ -107,7 +107,8 @@ class AirflowStack:
     def running(cls, root: Path, timetables: bool = False) -> Iterator[AirflowStack]:
         """Sandbox, webhook receiver and Airflow: their addresses are fixed in Airflow's env at start."""
         with start(root / "sandbox", accounts=ACCOUNTS, contacts=10, opportunities=10,
-                   notion_window_requests=1200, notion_window_s=6, notion_latency_ms=0) as box, \
+                   notion_window_requests=1200, notion_window_s=6, notion_latency_ms=0,
+                   notion_connections=2) as box, \
                 WebhookReceiver() as webhook:
             env = {**box.env(), f"AIRFLOW_CONN_{WEBHOOK_CONN_ID.upper()}": webhook.connection(WEBHOOK_TOKEN),
                    "SF_NOTION_SYNC_CONFIG": str(_stack_config(root / "sync.yaml", timetables)),

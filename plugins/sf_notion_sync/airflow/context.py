@@ -28,8 +28,8 @@ def open_sync_context(
     """Connections open lazily: a task that never talks to Salesforce never logs in to it, one that sends
     no Notion request builds no Notion client (the budget is read from the connection as a value).
     ``lane`` is the Notion budget lane (``fast`` for the fast lane's single-record syncs). The Notion
-    connections are the object's ``notion.connections`` (``notion_conn_id`` when sync.yaml names only the
-    default), or ``notion_conn_ids``: those of them that preflight found able to write."""
+    connections are ``notion_conn_ids``, else those this DAG run's preflight found able to write, else
+    the object's ``notion.connections`` (``notion_conn_id`` when sync.yaml names only the default)."""
     from sf_notion_sync.airflow.hooks import SyncStateHook, salesforce_client
     from sf_notion_sync.airflow.notion_connections import NotionConnections
     from sf_notion_sync.config import load_config
@@ -42,7 +42,8 @@ def open_sync_context(
         upgrade(state.engine)
     config = load_config()
     settings = config.objects[object_name].notion if object_name in config.objects else None
-    conn_ids = tuple(notion_conn_ids or object_connections(settings, notion_conn_id))
+    conn_ids = tuple(notion_conn_ids or preflight_found("notion_connections") or object_connections(settings,
+                                                                                                  notion_conn_id))
     connections = NotionConnections(conn_ids, sync_state_conn_id=sync_state_conn_id, dag_id=dag_id,
                                     workspace_budget=settings.workspace_budget if settings else None)
 
@@ -75,3 +76,18 @@ def object_connections(settings: Any, notion_conn_id: str) -> tuple[str, ...]:
 
     listed = settings.connections if settings else (DEFAULT_NOTION_CONNECTION,)
     return (notion_conn_id,) if listed == (DEFAULT_NOTION_CONNECTION,) else listed
+
+
+def preflight_found(key: str) -> Any:
+    """What this DAG run's preflight task returned under ``key`` (e.g. the Notion connections able to
+    write); None outside a task, in preflight itself and in DAGs without one."""
+    from airflow.sdk import get_current_context
+
+    try:
+        context = get_current_context()
+    except Exception:  # noqa: BLE001 - not in a task (the CLI): nothing was checked
+        return None
+    ti = context["ti"]
+    if ti.task_id == "preflight" or "preflight" not in context["dag"].task_ids:
+        return None
+    return (ti.xcom_pull(task_ids="preflight", map_indexes=-1) or {}).get(key)  # from a mapped task too

@@ -76,17 +76,7 @@ def _dag_id() -> str:
 def _sync_context(object_name: str, **kwargs: Any):
     from sf_notion_sync.airflow.context import open_sync_context
 
-    return open_sync_context(object_name, run_id=_run_id(object_name), dag_id=_dag_id(),
-                             notion_conn_ids=_checked("notion_connections"), **kwargs)
-
-
-def _checked(key: str) -> Any:
-    """What this DAG run's preflight found (its XCom), e.g. the Notion connections able to write; None in
-    the preflight task itself and in DAGs without one."""
-    context = get_current_context()
-    if context["ti"].task_id == "preflight" or "preflight" not in context["dag"].task_ids:
-        return None
-    return (context["ti"].xcom_pull(task_ids="preflight") or {}).get(key)
+    return open_sync_context(object_name, run_id=_run_id(object_name), dag_id=_dag_id(), **kwargs)
 
 
 @task(task_id="preflight")
@@ -191,6 +181,7 @@ def finish(object_name: str) -> dict[str, Any]:
     when an upstream task failed, so that the DAG run (whose leaf this is) fails and alerts too."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from sf_notion_sync.airflow.context import preflight_found
     from sf_notion_sync.airflow.notifiers import deliver
     from sf_notion_sync.airflow.upstream import failed_upstream
     from sf_notion_sync.alerts import alerts_after_run
@@ -204,7 +195,7 @@ def finish(object_name: str) -> dict[str, Any]:
         if ctx.store.get_run(ctx.run_id) is None:
             raise AirflowFailException(f"{object_name}: nothing was staged, so there is no run to summarise; "
                                        f"failed upstream: {', '.join(failed) or 'none'} (see their logs)")
-        summary = finish_run(ctx, reconciled=reconciled, connection_problems=_checked("connection_problems"))
+        summary = finish_run(ctx, reconciled=reconciled, connection_problems=preflight_found("connection_problems"))
         run = ctx.store.get_run(ctx.run_id)
         alerts = alerts_after_run(ctx.store, ctx.obj, summary, run.started_at,
                                   max_attempts=ctx.config.defaults.retry.max_attempts)

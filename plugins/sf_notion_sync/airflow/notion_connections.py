@@ -109,8 +109,14 @@ class NotionConnections:
             return None
         learned = self._store.learned_limit(self.workspace)
         configured = self.workspace_budget.requests if self.workspace_budget else None
-        return planned_limit([self.hooks[c].settings.requests for c in self.conn_ids], configured,
-                             learned.requests if learned else None)
+        window_s = self.bucket_window_s
+        level = max(1, round(learned.requests * window_s / learned.window_s)) if learned else None
+        return planned_limit([self.hooks[c].settings.requests for c in self.conn_ids], configured, level)
+
+    @property
+    def bucket_window_s(self) -> float:
+        """The workspace bucket's window: the configured limit's, else the primary connection's."""
+        return self.workspace_budget.window_s if self.workspace_budget else self.primary.settings.window_s
 
     def routes(self, conn_ids: Sequence[str] | None = None):
         """The Routes of ``conn_ids`` (default: all), under the workspace bucket when one applies."""
@@ -124,7 +130,7 @@ class NotionConnections:
         limit = self.limit()
         if limit is None:
             return Routes(routes)
-        window_s = self.workspace_budget.window_s if self.workspace_budget else self.primary.settings.window_s
+        window_s = self.bucket_window_s
         first = routes[0].limiter
         bucket = NotionRateLimiter(first.backend,
                                    f"{workspace_key}|budget", requests=limit.requests, window_s=window_s,
@@ -159,6 +165,6 @@ class NotionConnections:
         limit = self.limit()
         if limit is None:
             return dataclasses.replace(budget, connections=len(self.conn_ids))
-        window_s = self.workspace_budget.window_s if self.workspace_budget else budget.window_s
+        window_s = self.bucket_window_s
         per_window = max(1, round(limit.requests * budget.window_s / window_s))  # in the connections' window
         return dataclasses.replace(budget, connections=len(self.conn_ids), workspace_requests=per_window)

@@ -101,6 +101,8 @@ class Routes:
         if self.workspace is None:
             return route, route.limiter.reserve(now, max_wait=max_wait, lane=lane, endpoint=endpoint, queued=queued)
         wait = self.workspace.reserve(now, max_wait=max_wait, lane=lane, queued=queued, not_before=hint)
+        if max_wait is not None and wait > max_wait:
+            return route, wait  # nothing taken: the caller defers, holding no connection slot either
         # the workspace's slot is held: the connection's comes at or after it, however far (no turn)
         return route, route.limiter.reserve(now, lane=lane, endpoint=endpoint, not_before=now + wait, hold=False)
 

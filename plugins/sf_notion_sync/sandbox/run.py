@@ -74,6 +74,9 @@ class Sandbox:
     pubsub_endpoint: str = ""
     """host:port of the emulated Pub/Sub API (change events), the connection's extra `pubsub_endpoint`."""
 
+    extra_notion_tokens: tuple[str, ...] = ()
+    """Tokens of the workspace's other integrations: connections notion_bulk_2, notion_bulk_3, ..."""
+
     def env(self) -> dict[str, str]:
         notion: dict[str, Any] = {"conn_type": "notion", "host": self.notion_url, "password": self.notion_token}
         if self.notion_window_requests > 0:  # our budget = the emulator's: a window never holds more
@@ -84,8 +87,11 @@ class Sandbox:
                       "extra": {"instance_url": self.salesforce_url, "session_id": self.session_id,
                                 **self.salesforce_login,
                                 **({"pubsub_endpoint": self.pubsub_endpoint} if self.pubsub_endpoint else {})}}
+        others = {f"AIRFLOW_CONN_NOTION_BULK_{i}": json.dumps({**notion, "password": token})
+                  for i, token in enumerate(self.extra_notion_tokens, start=2)}
         return {
             "AIRFLOW_CONN_NOTION_DEFAULT": json.dumps(notion),
+            **others,
             "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
             "REQUESTS_CA_BUNDLE": self.ca_bundle,
             **{f"NOTION_DB_{obj.upper()}": ids["database_id"] for obj, ids in self.databases.items()},
@@ -113,8 +119,12 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
           notion_rate: float | None = None, notion_burst: int | None = None, notion_latency_ms: float | None = None,
           daily_limit: int = 100_000, host: str = "127.0.0.1", config: SyncConfig | None = None,
           reset: bool = False, notion_query_lag_s: float = 0.0, notion_window_requests: int | None = None,
-          notion_window_s: float | None = None, pubsub_port: int = 0) -> Iterator[Sandbox]:
+          notion_window_s: float | None = None, pubsub_port: int = 0,
+          notion_connections: int = 1) -> Iterator[Sandbox]:
     """Both emulators in background threads, with the Notion databases created.
+
+    ``notion_connections``: integrations of the emulated workspace, each with a token of its own; the
+    second and later are the Airflow connections notion_bulk_2, notion_bulk_3, ... (Sandbox.env).
 
     The Notion budget is notion_window_requests per notion_window_s per token (defaults: Notion's 180
     per 60 s; 0 requests = unlimited); a shorter window scales time, and so does the latency unless
@@ -135,7 +145,8 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
     if notion_latency_ms is None and window:
         notion_latency_ms = scaled_latency_ms(limits.get("window_s", DEFAULT_WINDOW_S))
     notion_kwargs = {} if notion_latency_ms is None else {"latency_median_ms": notion_latency_ms}
-    notion = NotionEmulator(state_dir=root / "notion", tokens=[NOTION_TOKEN], query_lag_s=notion_query_lag_s,
+    tokens = (NOTION_TOKEN, *(f"{NOTION_TOKEN}_bulk_{i}" for i in range(2, notion_connections + 1)))
+    notion = NotionEmulator(state_dir=root / "notion", tokens=list(tokens), query_lag_s=notion_query_lag_s,
                             **notion_kwargs, **limits)
     sf = SalesforceEmulator(state_dir=root / "salesforce", accounts=accounts, contacts=contacts,
                             opportunities=opportunities, seed=seed, daily_limit=daily_limit)
@@ -146,7 +157,8 @@ def start(state_dir: str | Path, notion_port: int = 0, salesforce_port: int = 0,
             login = {k: v for k, v in s_server.relogin_connection["extra"].items()
                      if k not in ("instance_url", "session_id", "version")}
             yield Sandbox(n_server.url, s_server.url, s_server.ca_bundle, s_server.session_id, NOTION_TOKEN, databases,
-                          **_budget_fields(notion.config), salesforce_login=login, pubsub_endpoint=p_server.endpoint)
+                          **_budget_fields(notion.config), salesforce_login=login, pubsub_endpoint=p_server.endpoint,
+                          extra_notion_tokens=tokens[1:])
     finally:
         sf.close()
         notion.close()

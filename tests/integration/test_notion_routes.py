@@ -1,0 +1,105 @@
+"""Several connections of one workspace against the emulator (issue 17): requests spread over their
+budgets, a page created through one is updated through another, and a workspace limit nobody configured
+is learned from its 429 and paces every connection after it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sf_notion_sync.notion.client import ThrottledNotionClient
+from sf_notion_sync.notion.limiter import NotionRateLimiter, SqlBackend, build_limiter
+from sf_notion_sync.notion.routes import Route, Routes, planned_limit
+from sf_notion_sync.sandbox.notion_emulator import NotionEmulator
+from sf_notion_sync.state.store import StateStore
+
+TOKENS = ("secret_routes_a", "secret_routes_b", "secret_routes_c")
+WORKSPACE = "notion-workspace:routes-test"
+SCHEMA = {"Name": {"type": "title"}}
+WINDOW_S = 2.0
+
+
+@pytest.fixture
+def engine(tmp_path):
+    from sf_notion_sync.state.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def start(tmp_path, **limits):
+    emulator = NotionEmulator(state_dir=tmp_path / "emu", tokens=list(TOKENS), latency_median_ms=0,
+                              window_alignment="epoch", limit_mode="window", window_s=WINDOW_S, **limits)
+    return emulator, emulator.create_database("Routes", SCHEMA)["data_source_id"]
+
+
+def routes(engine, count: int, per_connection: int, workspace: int | None = None, learned=None) -> Routes:
+    members = [Route(f"notion_{i}", token, build_limiter(token, requests=per_connection, window_s=WINDOW_S,
+                                                         engine=engine, workspace_key=WORKSPACE))
+               for i, token in enumerate(TOKENS[:count])]
+    limit = planned_limit([per_connection] * count, workspace, None)
+    bucket = NotionRateLimiter(SqlBackend(engine), f"{WORKSPACE}|budget", requests=limit.requests,
+                               window_s=WINDOW_S, workspace_key=WORKSPACE)
+    return Routes(members, bucket, learned=limit.learned, on_learned=learned)
+
+
+def client(server, spread: Routes) -> ThrottledNotionClient:
+    return ThrottledNotionClient(spread.primary.token, base_url=server.base_url, routes=spread)
+
+
+def create(notion: ThrottledNotionClient, ds: str, name: str) -> str:
+    return notion.create_page(ds, {"Name": {"title": [{"text": {"content": name}}]}}, sf_id=name).data["id"]
+
+
+def test_requests_spread_over_the_connections_and_pages_move_between_them(tmp_path, engine):
+    emulator, ds = start(tmp_path, window_requests=8)  # each connection: 8 per 2 s
+    with emulator.serve() as server:
+        spread = routes(engine, 3, 8)
+        notion = client(server, spread)
+        started = time.monotonic()
+        ids = [create(notion, ds, f"rec-{i}") for i in range(48)]
+        elapsed = time.monotonic() - started
+        assert notion.totals.rate_limited == 0 and len(set(ids)) == 48
+        sent = [len(r.limiter.backend.read(r.limiter.key).sent) for r in spread.routes]
+        assert all(n >= 8 for n in sent), sent  # every connection carried its share (a log keeps 8)
+        assert elapsed < 6 * WINDOW_S  # one connection alone needs 6 windows for 48
+        for page_id in ids[:6]:  # a page created through one connection is updated through whichever is next
+            notion.update_page(page_id, {"Name": {"title": [{"text": {"content": "renamed"}}]}})
+        listed = {p["id"] for p in notion.query_data_source(ds)}
+        assert listed == set(ids) and notion.totals.rate_limited == 0
+        notion.close()
+    emulator.close()
+
+
+def test_an_unknown_workspace_limit_is_learned_from_its_429_and_paces_every_connection(tmp_path, engine):
+    emulator, ds = start(tmp_path, window_requests=10, workspace_window_requests=12, workspace_window_s=WINDOW_S)
+    store = StateStore(engine)
+    with emulator.serve() as server:
+        spread = routes(engine, 3, 10, learned=lambda level: store.learn_limit(WORKSPACE, level, WINDOW_S))
+        assert spread.workspace.requests == 30 and spread.learned  # the sum: nothing binds until a 429
+        notion = client(server, spread)
+        ids = [create(notion, ds, f"rec-{i}") for i in range(60)]
+        assert len(set(ids)) == 60 and len({p["id"] for p in notion.query_data_source(ds)}) == 60
+        limited = notion.totals.rate_limited_by_reason
+        assert limited["workspace"] >= 1 and notion.totals.rate_limited <= 6, limited
+        learned = store.learned_limit(WORKSPACE)
+        assert learned is not None and 8 <= learned.requests <= 14, learned
+        for route in spread.routes:  # the cut holds for every connection of the workspace
+            assert route.limiter.status().budget_factor < 1
+        notion.close()
+    emulator.close()
+
+
+def test_a_configured_workspace_limit_is_never_exceeded(tmp_path, engine):
+    emulator, ds = start(tmp_path, window_requests=10, workspace_window_requests=12, workspace_window_s=WINDOW_S)
+    with emulator.serve() as server:
+        spread = routes(engine, 3, 10, workspace=12)
+        assert spread.workspace.requests == 12 and not spread.learned
+        notion = client(server, spread)
+        ids = [create(notion, ds, f"rec-{i}") for i in range(30)]
+        assert len(set(ids)) == 30 and notion.totals.rate_limited == 0
+        notion.close()
+    emulator.close()
