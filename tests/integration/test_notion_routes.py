@@ -37,11 +37,12 @@ def start(tmp_path, **limits):
 
 
 def routes(engine, count: int, per_connection: int, workspace: int | None = None, learned=None) -> Routes:
+    backend = SqlBackend(engine)  # one for all, as the hooks build them: one read sees every connection
     members = [Route(f"notion_{i}", token, build_limiter(token, requests=per_connection, window_s=WINDOW_S,
-                                                         engine=engine, workspace_key=WORKSPACE))
+                                                         workspace_key=WORKSPACE, shared=backend))
                for i, token in enumerate(TOKENS[:count])]
     limit = planned_limit([per_connection] * count, workspace, None)
-    bucket = NotionRateLimiter(SqlBackend(engine), f"{WORKSPACE}|budget", requests=limit.requests,
+    bucket = NotionRateLimiter(backend, f"{WORKSPACE}|budget", requests=limit.requests,
                                window_s=WINDOW_S, workspace_key=WORKSPACE)
     return Routes(members, bucket, learned=limit.learned, on_learned=learned)
 

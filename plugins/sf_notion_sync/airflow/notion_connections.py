@@ -125,13 +125,14 @@ class NotionConnections:
 
         chosen = tuple(conn_ids or self.conn_ids)
         workspace_key = f"notion-workspace:{self.workspace}" if self.workspace else None
-        routes = [Route(c, self.hooks[c].settings.token, self.hooks[c].get_limiter(workspace_key=workspace_key))
-                  for c in chosen]
+        first = self.hooks[chosen[0]].get_limiter(workspace_key=workspace_key)
+        routes = [Route(c, self.hooks[c].settings.token,
+                        first if i == 0 else self.hooks[c].get_limiter(workspace_key, shared=first.backend))
+                  for i, c in enumerate(chosen)]
         limit = self.limit()
         if limit is None:
             return Routes(routes)
         window_s = self.bucket_window_s
-        first = routes[0].limiter
         bucket = NotionRateLimiter(first.backend,
                                    f"{workspace_key}|budget", requests=limit.requests, window_s=window_s,
                                    fast_lane_cap=first.budget.fast_lane_cap, workspace_key=workspace_key)

@@ -309,12 +309,18 @@ def build_limiter(
     burst: int | None = None,
     workspace_key: str | None = None,
     clock: Callable[[], float] = time.time,
+    shared: LimiterBackend | None = None,
 ) -> NotionRateLimiter:
     """A limiter for ``token``: ``sql`` (needs ``engine``), ``redis`` (needs ``redis_url``), or ``local``,
     which shares nothing, so each process paces at the token's budget ÷ ``pool_slots``; its status
-    still reports the token's budget."""
+    still reports the token's budget. ``shared``: an open backend of that kind to use (the connections
+    of one workspace share one, so that one read sees all their states)."""
     processes = 1
-    if backend == "sql":
+    if shared is not None:
+        if shared.name != {"local": "memory"}.get(backend, backend):
+            raise ValueError(f"the shared limiter backend is {shared.name!r}, the connection names {backend!r}")
+        chosen, processes = shared, max(1, int(pool_slots)) if backend == "local" else 1
+    elif backend == "sql":
         if engine is None:
             raise ValueError("the sql limiter backend needs the state database engine")
         chosen: LimiterBackend = SqlBackend(engine)

@@ -112,11 +112,15 @@ class Routes:
             return self.primary, now
         start = next(self._turn) % len(self.routes)
         ordered = self.routes[start:] + self.routes[:start]
-        hints = []
-        for route in ordered:
-            limiter = route.limiter
-            states = limiter.backend.read_many(limiter.state_keys(endpoint))
-            hints.append(limiter.next_slot((states[0], states[1], states[2] if endpoint else None), now, lane))
+        keys = [route.limiter.state_keys(endpoint) for route in ordered]
+        backend = ordered[0].limiter.backend
+        if all(route.limiter.backend is backend for route in ordered):  # one read for all (hooks share one)
+            flat = backend.read_many([k for group in keys for k in group])
+            states = [flat[i * len(keys[0]):(i + 1) * len(keys[0])] for i in range(len(keys))]
+        else:
+            states = [route.limiter.backend.read_many(group) for route, group in zip(ordered, keys, strict=True)]
+        hints = [route.limiter.next_slot((s[0], s[1], s[2] if endpoint else None), now, lane)
+                 for route, s in zip(ordered, states, strict=True)]
         best = min(range(len(ordered)), key=hints.__getitem__)
         return ordered[best], hints[best]
 
@@ -138,10 +142,12 @@ class Routes:
         return rows + ([("workspace", self.workspace.status())] if self.workspace else [])
 
     def close(self) -> None:
-        for route in self.routes:
-            route.limiter.close()
+        """Close each limiter's backend once (the connections of a workspace may share one)."""
+        backends = {id(r.limiter.backend): r.limiter.backend for r in self.routes}
         if self.workspace is not None:
-            self.workspace.close()
+            backends.setdefault(id(self.workspace.backend), self.workspace.backend)
+        for backend in backends.values():
+            backend.close()
 
 
 def planned_limit(connection_requests: Sequence[int], configured: int | None, learned: int | None) -> WorkspaceLimit:
