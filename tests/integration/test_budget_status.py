@@ -15,7 +15,7 @@ from sf_notion_sync.sandbox.run import start
 @pytest.fixture
 def sandbox_env(tmp_path, monkeypatch):
     with start(tmp_path / "sandbox", accounts=20, contacts=5, opportunities=5, notion_window_requests=120,
-               notion_window_s=10, notion_latency_ms=0, daily_limit=5000) as box:
+               notion_window_s=10, notion_latency_ms=0, daily_limit=5000, notion_connections=2) as box:
         for key, value in box.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("AIRFLOW_CONN_SYNC_STATE_DB", f"sqlite:///{tmp_path / 'state.db'}")
@@ -52,3 +52,28 @@ def test_cli_prints_json_without_secrets(sandbox_env, capsys):
     report = json.loads(out)
     assert report["notion"]["key"] and report["salesforce"]["remaining"] > 0
     assert sandbox_env.notion_token not in out and sandbox_env.session_id not in out
+
+
+def test_an_object_with_two_connections_shows_each_and_their_workspace(sandbox_env, tmp_path, monkeypatch):
+    import yaml
+
+    from sf_notion_sync.config import config_path
+    from sf_notion_sync.state.store import StateStore
+
+    data = yaml.safe_load(config_path().read_text())
+    data["objects"]["Account"]["notion"] = {"connections": ["notion_default", "notion_bulk_2"]}
+    (tmp_path / "sync.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("SF_NOTION_SYNC_CONFIG", str(tmp_path / "sync.yaml"))
+    report = budget_status(salesforce_conn_id=None, object_name="Account")
+    assert [c["connection"] for c in report["notion_connections"]] == ["notion_default", "notion_bulk_2"]
+    assert len({c["key"] for c in report["notion_connections"]}) == 2  # one budget per token
+    workspace = report["workspace"]
+    assert workspace["source"] == "not yet known" and workspace["limit"] == 240  # the sum, until a 429 teaches it
+    store = StateStore.from_url(f"sqlite:///{tmp_path / 'state.db'}", migrate=False)
+    store.learn_limit(workspace["workspace"], 150, 10.0)
+    learned = budget_status(salesforce_conn_id=None, object_name="Account")["workspace"]
+    assert learned["source"] == "learned" and learned["learned"]["requests"] == 150
+    assert learned["limit"] == 158  # the learned level plus the probe's headroom
+    text = format_status(budget_status(salesforce_conn_id=None, object_name="Account"))
+    assert "Notion (notion_bulk_2" in text and "(learned)" in text
+    assert all(token not in text for token in (sandbox_env.notion_token, *sandbox_env.extra_notion_tokens))

@@ -13,20 +13,51 @@ from typing import Any
 
 
 def budget_status(notion_conn_id: str = "notion_default", salesforce_conn_id: str | None = "salesforce_default",
-                  sync_state_conn_id: str = "sync_state_db") -> dict[str, Any]:
-    from sf_notion_sync.airflow.hooks import NotionHook
+                  sync_state_conn_id: str = "sync_state_db", object_name: str | None = None) -> dict[str, Any]:
+    """``notion``: the (first) connection's budget; with ``object_name``, ``notion_connections`` lists every
+    connection sync.yaml names for it and ``workspace`` their workspace's level (known or learned limit,
+    the bucket's use, the last workspace 429)."""
+    from sf_notion_sync.airflow.context import object_connections
+    from sf_notion_sync.airflow.notion_connections import NotionConnections
 
-    hook = NotionHook(notion_conn_id, sync_state_conn_id)
-    limiter = hook.get_limiter()
+    settings = None
+    if object_name:
+        from sf_notion_sync.config import load_config
+
+        config = load_config()
+        if object_name not in config.objects:
+            raise SystemExit(f"object {object_name!r} is not in {config.path}")
+        settings = config.objects[object_name].notion
+    connections = NotionConnections(object_connections(settings, notion_conn_id), sync_state_conn_id=sync_state_conn_id,
+                                    workspace_budget=settings.workspace_budget if settings else None)
+    routes = connections.routes()
     try:
-        notion = limiter.status().as_dict()
+        rows = routes.status()
     finally:
-        limiter.close()
-    notion.update(api="notion", connection=notion_conn_id, base_url=hook.settings.base_url)
-    report: dict[str, Any] = {"notion": notion}
+        routes.close()
+    listed = [{**status.as_dict(), "api": "notion", "connection": name,
+               "base_url": connections.hooks[name].settings.base_url} for name, status in rows if name != "workspace"]
+    report: dict[str, Any] = {"notion": listed[0]}
+    if len(listed) > 1 or connections.workspace:
+        report["notion_connections"] = listed
+        report["workspace"] = _workspace_status(connections, dict(rows).get("workspace"))
     if salesforce_conn_id:
         report["salesforce"] = _salesforce_status(salesforce_conn_id)
     return report
+
+
+def _workspace_status(connections: Any, bucket: Any) -> dict[str, Any]:
+    limit = connections.limit()
+    learned = connections.store.learned_limit(connections.workspace)
+    return {
+        "workspace": connections.workspace,
+        "limit": limit.requests if limit else None,
+        "window_s": connections.bucket_window_s,
+        "source": "configured" if limit and not limit.learned else "learned" if learned else "not yet known",
+        "learned": {"requests": learned.requests, "window_s": learned.window_s, "limited": learned.limited,
+                    "learned_at": learned.learned_at.isoformat()} if learned else None,
+        "bucket": bucket.as_dict() if bucket else None,
+    }
 
 
 def _salesforce_status(conn_id: str) -> dict[str, Any]:
@@ -59,6 +90,18 @@ def format_status(report: dict[str, Any]) -> str:
         f"  paused          {paused}",
         f"  last 429        {_when(n['last_429_at'])} ({n['last_429_reason'] or '-'})",
     ]
+    for other in report.get("notion_connections", [])[1:]:
+        lines.append(f"Notion ({other['connection']}, key {other['key']})")
+        lines.append(f"  budget          {other['requests']} per {other['window_s']:g} s, {other['used']} used this "
+                     f"window, paused {'yes' if other['paused'] else 'no'}, last 429 {_when(other['last_429_at'])} "
+                     f"({other['last_429_reason'] or '-'})")
+    ws = report.get("workspace")
+    if ws:
+        bucket = ws["bucket"] or {}
+        lines.append(f"Notion workspace {ws['workspace']} (all {len(report['notion_connections'])} connections)")
+        lines.append(f"  limit           {ws['limit']} per {ws['window_s']:g} s ({ws['source']}), "
+                     f"{bucket.get('used', 0)} used this window, in force {bucket.get('effective_requests', '-')}")
+        lines.append(f"  last 429        {_when(bucket.get('last_429_at'))} ({bucket.get('last_429_reason') or '-'})")
     sf = report.get("salesforce")
     if sf:
         lines.append(f"Salesforce ({sf['connection']})")
@@ -79,6 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = budget.add_subparsers(dest="budget_command", required=True)
     status = actions.add_parser("status", help="print both budgets now")
     status.add_argument("--notion-conn-id", default="notion_default")
+    status.add_argument("--object", default=None,
+                        help="every Notion connection sync.yaml names for this object, and their workspace")
     status.add_argument("--salesforce-conn-id", default="salesforce_default",
                         help="'' to skip Salesforce")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -86,6 +131,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_status(args: argparse.Namespace) -> int:
-    report = budget_status(args.notion_conn_id, args.salesforce_conn_id or None)
+    report = budget_status(args.notion_conn_id, args.salesforce_conn_id or None, object_name=args.object)
     print(json.dumps(report, indent=2, default=str) if args.json else format_status(report))
     return 0

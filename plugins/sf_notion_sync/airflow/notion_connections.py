@@ -56,7 +56,8 @@ class NotionConnections:
         return len(self.conn_ids) > 1 or self.workspace_budget is not None
 
     @cached_property
-    def _store(self):
+    def store(self):
+        """The state database: connections' workspaces, learned workspace limits."""
         return SyncStateHook(self.sync_state_conn_id).get_store()
 
     def workspace_of(self, conn_id: str) -> str:
@@ -67,7 +68,7 @@ class NotionConnections:
         if hook.settings.workspace:
             return hook.settings.workspace
         fingerprint = token_fingerprint(hook.settings.token)
-        known = self._store.connection_workspace(fingerprint)
+        known = self.store.connection_workspace(fingerprint)
         if known:
             return known
         client = hook.get_conn()
@@ -79,7 +80,7 @@ class NotionConnections:
         if not workspace:
             raise ValueError(f"Notion connection {conn_id!r}: users/me names no workspace; set the connection's "
                              "extra 'workspace' (one name for every connection of the workspace)")
-        self._store.set_connection_workspace(fingerprint, workspace)
+        self.store.set_connection_workspace(fingerprint, workspace)
         return workspace
 
     @cached_property
@@ -107,7 +108,7 @@ class NotionConnections:
 
         if self.workspace is None:
             return None
-        learned = self._store.learned_limit(self.workspace)
+        learned = self.store.learned_limit(self.workspace)
         configured = self.workspace_budget.requests if self.workspace_budget else None
         window_s = self.bucket_window_s
         level = max(1, round(learned.requests * window_s / learned.window_s)) if learned else None
@@ -141,7 +142,7 @@ class NotionConnections:
         def learned(level: int) -> None:
             log.warning("Notion workspace %s answered its limit: learned %d requests per %gs", workspace, level,
                         window_s)
-            self._store.learn_limit(workspace, level, window_s)
+            self.store.learn_limit(workspace, level, window_s)
 
         return Routes(routes, bucket, learned=limit.learned, on_learned=learned)
 
