@@ -272,6 +272,26 @@ def test_budget_shows_the_key_fingerprint_never_the_token(client, state_url, mon
     assert "This window" in page and "Effective" in page and "Tokens now" not in page
 
 
+def test_budget_shows_each_connection_of_an_object_and_their_workspace(client, state_url, monkeypatch, tmp_path):
+    import yaml
+
+    from sf_notion_sync.config import config_path
+
+    data = yaml.safe_load(config_path().read_text())
+    data["objects"]["Contact"]["notion"] = {"connections": ["notion_default", "notion_bulk_2"],
+                                            "workspace_budget": {"requests": 900}}
+    (tmp_path / "sync.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("SF_NOTION_SYNC_CONFIG", str(tmp_path / "sync.yaml"))
+    monkeypatch.setenv("AIRFLOW_CONN_SYNC_STATE_DB", state_url)
+    for name, token in (("DEFAULT", TOKEN), ("BULK_2", TOKEN + "-2")):  # the workspace given: no users/me asked
+        monkeypatch.setenv(f"AIRFLOW_CONN_NOTION_{name}", json.dumps(
+            {"conn_type": "notion", "password": token, "extra": {"budget_requests": 600, "workspace": "acme"}}))
+    body = client.get("/api/budget").json()
+    assert [c["connection"] for c in body["notion_connections"]] == ["notion_default", "notion_bulk_2"]
+    assert body["workspace"]["limit"] == 900 and body["workspace"]["source"] == "configured"
+    assert TOKEN not in client.get("/api/budget").text
+
+
 def test_budget_reports_a_missing_connection(client, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_NOTION_DEFAULT", raising=False)
     response = client.get("/api/budget")

@@ -246,11 +246,14 @@ def overview(store: StateStore, now: datetime | None = None) -> dict[str, Any]:
 
 
 def budget(salesforce: bool = False) -> dict[str, Any]:
-    """The shared Notion budget (a state database read, no Notion request), and optionally Salesforce's
-    daily API usage (one /limits call, hence on demand). Errors are reported, never raised."""
+    """The shared Notion budget (a state database read, no Notion request; with several connections, each
+    and their workspace's level), and optionally Salesforce's daily API usage (one /limits call, hence on
+    demand). Errors are reported, never raised."""
     from sf_notion_sync.airflow.budget import budget_status
+    from sf_notion_sync.config import NotionConnections, load_config
 
-    try:
-        return budget_status(salesforce_conn_id="salesforce_default" if salesforce else None)
+    try:  # the first object that writes through several connections (or under a workspace limit) shows them
+        spread = next((o.name for o in load_config().enabled_objects() if o.notion != NotionConnections()), None)
+        return budget_status(salesforce_conn_id="salesforce_default" if salesforce else None, object_name=spread)
     except Exception as exc:  # e.g. no notion_default connection on the API server: show why
         return {"error": f"{type(exc).__name__}: {exc}"}
