@@ -104,3 +104,30 @@ def test_a_configured_workspace_limit_is_never_exceeded(tmp_path, engine):
         assert len(set(ids)) == 30 and notion.totals.rate_limited == 0
         notion.close()
     emulator.close()
+
+
+def test_a_create_lost_on_one_connection_is_found_through_another(tmp_path, engine):
+    import httpx
+
+    from sf_notion_sync.notion.errors import NotionApiError
+
+    emulator, ds = start(tmp_path, window_requests=100)
+    with emulator.serve() as server:
+        spread = routes(engine, 2, 100)
+        notion = client(server, spread)
+        httpx.post(f"{server.url}/_sandbox/script", timeout=10, json={"responses": [
+            {"fault": "lost_create", "method": "POST", "path_prefix": "/v1/pages", "count": 1}]}).raise_for_status()
+        with pytest.raises(NotionApiError) as lost:  # stored, its answer lost: never re-sent by the client
+            create(notion, ds, "001LOST")
+        assert lost.value.may_have_written
+        log = httpx.get(f"{server.url}/_sandbox/requests", params={"since": 0}, timeout=10).json()
+        through = {r["token"] for r in log if r["method"] == "POST" and r["path"] == "/v1/pages"}
+        found = {}
+        for _ in range(4):  # the lookups go through whichever connection comes next: the other one too
+            found[notion.find_page_by_sf_id(ds, "Name", "001LOST", property_type="title")["id"]] = True
+        log = httpx.get(f"{server.url}/_sandbox/requests", params={"since": 0}, timeout=10).json()
+        queried = {r["token"] for r in log if r["path"].endswith("/query")}
+        assert len(found) == 1 and len(queried) == 2 and queried > through  # one page, seen through both
+        assert len(list(notion.query_data_source(ds))) == 1
+        notion.close()
+    emulator.close()
