@@ -40,15 +40,17 @@ def budget_status(notion_conn_id: str = "notion_default", salesforce_conn_id: st
     report: dict[str, Any] = {"notion": listed[0]}
     if len(listed) > 1 or connections.workspace:
         report["notion_connections"] = listed
-        report["workspace"] = _workspace_status(connections, dict(rows).get("workspace"))
+        report["workspace"] = _workspace_status(connections, dict(rows).get("workspace"), listed)
     if salesforce_conn_id:
         report["salesforce"] = _salesforce_status(salesforce_conn_id)
     return report
 
 
-def _workspace_status(connections: Any, bucket: Any) -> dict[str, Any]:
+def _workspace_status(connections: Any, bucket: Any, listed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workspace's level; without a bucket (none binds), its use and 429 are the connections' together."""
     limit = connections.limit()
     learned = connections.store.learned_limit(connections.workspace)
+    hit = [c for c in listed if c["last_429_reason"] == "workspace"]
     return {
         "workspace": connections.workspace,
         "limit": limit.requests if limit else None,
@@ -57,6 +59,8 @@ def _workspace_status(connections: Any, bucket: Any) -> dict[str, Any]:
         "learned": {"requests": learned.requests, "window_s": learned.window_s, "limited": learned.limited,
                     "learned_at": learned.learned_at.isoformat()} if learned else None,
         "bucket": bucket.as_dict() if bucket else None,
+        "used": bucket.used if bucket else sum(c["used"] for c in listed),
+        "last_429_at": bucket.last_429_at if bucket else max((c["last_429_at"] for c in hit), default=None),
     }
 
 
@@ -97,11 +101,10 @@ def format_status(report: dict[str, Any]) -> str:
                      f"({other['last_429_reason'] or '-'})")
     ws = report.get("workspace")
     if ws:
-        bucket = ws["bucket"] or {}
         lines.append(f"Notion workspace {ws['workspace']} (all {len(report['notion_connections'])} connections)")
         lines.append(f"  limit           {ws['limit']} per {ws['window_s']:g} s ({ws['source']}), "
-                     f"{bucket.get('used', 0)} used this window, in force {bucket.get('effective_requests', '-')}")
-        lines.append(f"  last 429        {_when(bucket.get('last_429_at'))} ({bucket.get('last_429_reason') or '-'})")
+                     f"{ws['used']} used this window")
+        lines.append(f"  last 429        {_when(ws['last_429_at'])}")
     sf = report.get("salesforce")
     if sf:
         lines.append(f"Salesforce ({sf['connection']})")

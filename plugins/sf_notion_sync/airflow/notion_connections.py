@@ -134,9 +134,17 @@ class NotionConnections:
         if limit is None:
             return Routes(routes)
         window_s = self.bucket_window_s
+        on_learned = self._learned_sink(window_s)
+        total = sum(r.limiter.requests * window_s / r.limiter.window_s for r in routes)
+        if limit.requests >= total:  # cannot bind: the connections' own budgets pace, one reservation each
+            return Routes(routes, shared=True, learned=limit.learned, on_learned=on_learned)
         bucket = NotionRateLimiter(first.backend,
                                    f"{workspace_key}|budget", requests=limit.requests, window_s=window_s,
                                    fast_lane_cap=first.budget.fast_lane_cap, workspace_key=workspace_key)
+        return Routes(routes, bucket, learned=limit.learned, on_learned=on_learned)
+
+    def _learned_sink(self, window_s: float):
+        """Keeps a level learned from a workspace 429 (per ``window_s``) in the state database."""
         workspace = self.workspace
 
         def learned(level: int) -> None:
@@ -144,7 +152,7 @@ class NotionConnections:
                         window_s)
             self.store.learn_limit(workspace, level, window_s)
 
-        return Routes(routes, bucket, learned=limit.learned, on_learned=learned)
+        return learned
 
     def get_conn(self, conn_ids: Sequence[str] | None = None, **client_options: Any):
         """One ThrottledNotionClient over the connections (default: all), spreading its requests."""

@@ -7,15 +7,17 @@ connection's budget, until the workspace's limit. Each request takes the permit 
 
 * the connection is the one whose next slot is earliest (read, not reserved: a hint), ties in turn;
 * with a workspace bucket -- a limiter every connection of the workspace shares, at the workspace's
-  known limit, or at the sum of the connections' budgets while it is being learned -- the request first
+  known (or learned) limit when that is below the sum of the connections' budgets -- the request first
   takes the bucket's slot (its turns give the fast lane priority across connections), then the chosen
-  connection's slot at or after it. The bucket's log is also what was sent when a workspace 429 came.
+  connection's slot at or after it. Without one (nothing binds above the connections' own budgets) a
+  request costs one reservation, as with a single connection.
 
 A workspace 429 pauses every connection of the workspace (their limiters share its key) and cuts the
-budget in force to what the bucket saw sent in the window ending then, times ``LEARN_MARGIN``; the cut
-recovers by steps (pacing.WorkspacePolicy), a slow probe upward. When the limit is not configured, that
-level is the *learned* limit: ``on_learned`` keeps it (the state database) so that the next run starts
-from it instead of meeting the limit again.
+budget in force -- of every connection and of the bucket, by the same factor -- to what was sent in the
+window ending then (the bucket's log, else the connections'), times ``LEARN_MARGIN``; the cut recovers
+by steps (pacing.WorkspacePolicy), a slow probe upward. When the limit is not configured, that level is
+the *learned* limit: ``on_learned`` keeps it (the state database) so that the next run starts from it
+instead of meeting the limit again.
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ class WorkspaceLimit:
 
 
 class Routes:
-    """The connections of a run and the workspace bucket they share (None: the connection's budget alone).
+    """The connections of a run and the workspace bucket they share (None: none binds above their budgets).
 
-    ``learned``: the bucket's limit is being learned; ``on_learned(requests)`` receives each new level.
+    ``shared``: they are a workspace's connections (default: several, or a bucket); ``learned``: the
+    workspace's limit is being learned; ``on_learned(requests)`` receives each new level.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Routes:
         routes: Sequence[Route],
         workspace: NotionRateLimiter | None = None,
         *,
+        shared: bool | None = None,
         learned: bool = False,
         on_learned: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -78,6 +82,8 @@ class Routes:
             raise ValueError("every connection must share the workspace bucket's workspace key")
         self.routes = tuple(routes)
         self.workspace = workspace
+        self.shared = workspace is not None or len(self.routes) > 1 if shared is None else shared
+        """Whether the routes are a workspace's connections, a workspace 429 measured over all of them."""
         self.learned = learned
         self.on_learned = on_learned
         self.clock = clock
@@ -127,14 +133,23 @@ class Routes:
     def pause(self, route: Route, retry_after: float, reason: str, endpoint: str | None) -> None:
         """A 429 (or 529) through ``route``: pause what it concerns; a workspace limit also cuts the budget
         to what was sent when it answered, and a limit being learned is kept."""
-        if reason != REASON_WORKSPACE or self.workspace is None:
+        if reason != REASON_WORKSPACE or not self.shared:
             route.limiter.pause(retry_after, reason, endpoint=endpoint)
             return
-        sent = self.workspace.used()
-        level = max(1, math.floor(sent * LEARN_MARGIN))
-        route.limiter.pause(retry_after, reason, endpoint=endpoint, factor_cap=level / self.workspace.requests)
+        level = max(1, math.floor(self.sent() * LEARN_MARGIN))
+        route.limiter.pause(retry_after, reason, endpoint=endpoint, factor_cap=level / self.ceiling)
         if self.learned and self.on_learned is not None:
             self.on_learned(level)
+
+    @property
+    def ceiling(self) -> int:
+        """Requests per window the workspace may be sent at most before any cut: the bucket's, else the
+        connections' together."""
+        return self.workspace.requests if self.workspace else sum(r.limiter.requests for r in self.routes)
+
+    def sent(self) -> int:
+        """Requests sent in the window ending now, through every connection of the workspace."""
+        return self.workspace.used() if self.workspace else sum(r.limiter.used() for r in self.routes)
 
     def status(self) -> list[tuple[str, LimiterStatus]]:
         """Each connection's budget as its limiter sees it, then the workspace bucket's (named ``workspace``)."""
