@@ -57,3 +57,14 @@ def server(emu):
     """The module's `emu`, serving on loopback."""
     with emu.serve() as running:
         yield running
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A migrated SQLite state database of the test's own (the SQL limiter backend's, the store's)."""
+    from sf_notion_sync.state.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()

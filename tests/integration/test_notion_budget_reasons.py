@@ -17,16 +17,6 @@ SCHEMA = {"Name": {"type": "title"}}
 QUERY = "POST /v1/data_sources/{id}/query"
 
 
-@pytest.fixture
-def engine(tmp_path):
-    from sf_notion_sync.state.db import make_engine, upgrade
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def start(tmp_path, **limits):
     emulator = NotionEmulator(state_dir=tmp_path / "emu", tokens=[ALICE, BOB], latency_median_ms=0,
                               window_alignment="first_request", **limits)

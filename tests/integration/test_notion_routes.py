@@ -20,16 +20,6 @@ SCHEMA = {"Name": {"type": "title"}}
 WINDOW_S = 2.0
 
 
-@pytest.fixture
-def engine(tmp_path):
-    from sf_notion_sync.state.db import make_engine, upgrade
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def start(tmp_path, **limits):
     emulator = NotionEmulator(state_dir=tmp_path / "emu", tokens=list(TOKENS), latency_median_ms=0,
                               window_alignment="epoch", limit_mode="window", window_s=WINDOW_S, **limits)
