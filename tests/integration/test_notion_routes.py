@@ -5,6 +5,7 @@ is learned from its 429 and paces every connection after it."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 
@@ -123,4 +124,26 @@ def test_a_create_lost_on_one_connection_is_found_through_another(tmp_path, engi
         assert len(found) == 1 and len(queried) == 2 and queried > through  # one page, seen through both
         assert len(list(notion.query_data_source(ds))) == 1
         notion.close()
+    emulator.close()
+
+
+def test_callers_queued_on_a_connection_come_back_to_it_so_every_connection_carries_its_share(tmp_path, engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    emulator, ds = start(tmp_path, window_requests=10)
+    with emulator.serve() as server:
+        spread = routes(engine, 2, 10)  # no bucket: turns are each connection's own
+        clients = [client(server, spread) for _ in range(6)]  # six callers at once: bulk callers get turns
+        with ThreadPoolExecutor(6) as pool:
+            ids = list(pool.map(lambda i: create(clients[i % 6], ds, f"rec-{i}"), range(60)))
+        log = httpx.get(f"{server.url}/_sandbox/requests", params={"since": 0}, timeout=10).json()
+        by_token = Counter(r["token"] for r in log if r["path"] == "/v1/pages" and r["status"] == 200)
+        assert len(set(ids)) == 60 and sum(c.totals.rate_limited for c in clients) == 0
+        assert len(by_token) == 2 and min(by_token.values()) >= 24, by_token  # each near half of 60
+        interval = WINDOW_S / 10
+        assert all(r.limiter.backend.read(r.limiter.key).turn < time.time() + 2 * interval for r in spread.routes)
+        for c in clients:
+            c.close()
     emulator.close()

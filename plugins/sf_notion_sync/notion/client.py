@@ -308,16 +308,17 @@ class ThrottledNotionClient:
         when deferring is allowed. When no slot is taken (a paused endpoint, or a bulk turn: see pacing),
         sleep that wait out and ask again; back at a turn, the caller keeps its place in the line.
         Returns the route (connection) the slot is of."""
-        queued = False
+        queued, queued_on = False, None
         for _ in range(_MAX_ASKS):
             try:
                 route, wait = self.routes.take(
                     max_wait=self.defer_threshold_s if defer else None, lane=self.lane, endpoint=endpoint,
-                    queued=queued,
+                    queued=queued, queued_on=queued_on,
                 )
                 taken = True
             except SlotNotTaken as not_taken:
                 wait, taken, queued = not_taken.wait_s, False, isinstance(not_taken, TurnGiven)
+                queued_on = not_taken.route if queued else None
             if defer and wait > self.defer_threshold_s:
                 raise DeferRequested(wait, self._clock() + wait)
             if wait > 0:

@@ -88,9 +88,11 @@ class EndpointPaused(SlotNotTaken):
 
 class TurnGiven(SlotNotTaken):
     """A bulk slot further ahead than ``hold_intervals``: not held, so that a fast request can go first;
-    call again with ``queued=True`` after ``wait_s``, the caller's turn."""
+    call again with ``queued=True`` after ``wait_s``, the caller's turn (of ``route``, when routes.Routes
+    chose a connection: back to that one)."""
 
     def __init__(self, wait_s: float) -> None:
+        self.route: Any = None
         super().__init__(f"no slot held yet: ask again in {wait_s:.3f}s", wait_s)
 
 
@@ -214,6 +216,8 @@ class NotionRateLimiter:
         conn, workspace, endpoint = states
         _, wait, _ = self.budget.reserve(conn, workspace, endpoint.paused_until if endpoint else 0.0, now, lane,
                                          max_wait=-1.0)
+        if lane == LANE_BULK and self.budget.hold_intervals is not None:  # bulk callers queue behind its turns
+            return max(now + wait, conn.turn)
         return now + wait
 
     def state_keys(self, endpoint: str | None = None) -> list[str]:

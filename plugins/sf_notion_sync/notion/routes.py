@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .limiter import REASON_WORKSPACE, LimiterStatus, NotionRateLimiter
+from .limiter import REASON_WORKSPACE, LimiterStatus, NotionRateLimiter, TurnGiven
 from .pacing import LANE_BULK
 
 LEARN_MARGIN = 0.97
@@ -98,14 +98,23 @@ class Routes:
 
     def take(
         self, *, lane: str = LANE_BULK, endpoint: str | None = None, max_wait: float | None = None,
-        queued: bool = False,
+        queued: bool = False, queued_on: Route | None = None,
     ) -> tuple[Route, float]:
         """The route to send through and the wait before sending; the slots are taken. Raises what
-        NotionRateLimiter.reserve raises when nothing is taken (call again after its wait)."""
+        NotionRateLimiter.reserve raises when nothing is taken (call again after its wait). A turn is a
+        connection's when no bucket applies: TurnGiven then names it (``route``), and the caller comes
+        back to it (``queued_on``) instead of choosing again -- elsewhere it would hold no place, and
+        the turns it left would push that connection's line ever further out."""
         now = self.clock()
-        route, hint = self._choose(now, lane, endpoint)
         if self.workspace is None:
-            return route, route.limiter.reserve(now, max_wait=max_wait, lane=lane, endpoint=endpoint, queued=queued)
+            route = queued_on if queued and queued_on is not None else self._choose(now, lane, endpoint)[0]
+            try:
+                return route, route.limiter.reserve(now, max_wait=max_wait, lane=lane, endpoint=endpoint,
+                                                    queued=queued)
+            except TurnGiven as turn:
+                turn.route = route
+                raise
+        route, hint = self._choose(now, lane, endpoint)
         wait = self.workspace.reserve(now, max_wait=max_wait, lane=lane, queued=queued, not_before=hint)
         if max_wait is not None and wait > max_wait:
             return route, wait  # nothing taken: the caller defers, holding no connection slot either
