@@ -122,13 +122,15 @@ class NotionConnections:
     def routes(self, conn_ids: Sequence[str] | None = None):
         """The Routes of ``conn_ids`` (default: all), under the workspace bucket when one applies."""
         from sf_notion_sync.notion.limiter import NotionRateLimiter
-        from sf_notion_sync.notion.routes import Route, Routes
+        from sf_notion_sync.notion.pacing import WorkspacePolicy
+        from sf_notion_sync.notion.routes import PROBE_STEP, Route, Routes
 
         chosen = tuple(conn_ids or self.conn_ids)
         workspace_key = f"notion-workspace:{self.workspace}" if self.workspace else None
-        first = self.hooks[chosen[0]].get_limiter(workspace_key=workspace_key)
-        routes = [Route(c, self.hooks[c].settings.token,
-                        first if i == 0 else self.hooks[c].get_limiter(workspace_key, shared=first.backend))
+        step = PROBE_STEP if workspace_key else None  # a workspace's connections probe its limit slowly
+        first = self.hooks[chosen[0]].get_limiter(workspace_key=workspace_key, recovery_step=step)
+        routes = [Route(c, self.hooks[c].settings.token, first if i == 0 else
+                        self.hooks[c].get_limiter(workspace_key, shared=first.backend, recovery_step=step))
                   for i, c in enumerate(chosen)]
         limit = self.limit()
         if limit is None:
@@ -138,9 +140,10 @@ class NotionConnections:
         total = sum(r.limiter.requests * window_s / r.limiter.window_s for r in routes)
         if limit.requests >= total:  # cannot bind: the connections' own budgets pace, one reservation each
             return Routes(routes, shared=True, learned=limit.learned, on_learned=on_learned)
-        bucket = NotionRateLimiter(first.backend,
-                                   f"{workspace_key}|budget", requests=limit.requests, window_s=window_s,
-                                   fast_lane_cap=first.budget.fast_lane_cap, workspace_key=workspace_key)
+        bucket = NotionRateLimiter(first.backend, f"{workspace_key}|budget", requests=limit.requests,
+                                   window_s=window_s, fast_lane_cap=first.budget.fast_lane_cap,
+                                   workspace_key=workspace_key, policy=WorkspacePolicy(step=PROBE_STEP,
+                                                                                       period_s=window_s))
         return Routes(routes, bucket, learned=limit.learned, on_learned=on_learned)
 
     def _learned_sink(self, window_s: float):
