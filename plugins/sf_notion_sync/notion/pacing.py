@@ -190,14 +190,14 @@ class WindowBudget:
     ) -> BudgetState:
         """Pause the key until now + Retry-After. ``adaptive`` (workspace): cut the budget once per episode,
         so that workers answered 429 in the same burst do not multiply the cut; ``factor_cap``: and to at
-        most this share (what was sent when the limit answered, a learned workspace limit)."""
+        most this share (what was sent when the limit answered, a learned workspace limit), also once."""
         factor = state.factor
         if adaptive:
             factor = self.policy.factor(state, now)
-            if now >= state.paused_until:
+            if now >= state.paused_until:  # the episode's first 429: later ones saw the pause's quiet
                 factor = max(self.policy.floor, factor * self.policy.cut)
-            if factor_cap is not None:
-                factor = max(self.policy.floor, min(factor, factor_cap))
+                if factor_cap is not None:
+                    factor = max(self.policy.floor, min(factor, factor_cap))
         until = max(state.paused_until, now + max(0.0, retry_after))
         return replace(state, paused_until=until, factor=factor, last_429_at=now, last_429_reason=reason,
                        updated_at=now)

@@ -150,9 +150,10 @@ class Routes:
         if reason != REASON_WORKSPACE or not self.shared:
             route.limiter.pause(retry_after, reason, endpoint=endpoint)
             return
+        first = not route.limiter.status().paused  # the episode's first 429: what was sent is the measure
         level = max(1, math.floor(self.sent() * LEARN_MARGIN))
         route.limiter.pause(retry_after, reason, endpoint=endpoint, factor_cap=level / self.ceiling)
-        if self.learned and self.on_learned is not None:
+        if first and self.learned and self.on_learned is not None:
             self.on_learned(level)
 
     @property

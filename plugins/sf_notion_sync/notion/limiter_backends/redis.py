@@ -93,8 +93,10 @@ local h = redis.call('HMGET', KEYS[1], 'paused_until', 'rate_factor')
 local paused, f = tonumber(h[1]) or 0, tonumber(h[2]) or 1
 if adaptive then
   f = factor_at(h[2], h[1], now, step, period)
-  if now >= paused then f = math.max(floor, f * cut) end
-  if cap then f = math.max(floor, math.min(f, cap)) end
+  if now >= paused then
+    f = math.max(floor, f * cut)
+    if cap then f = math.max(floor, math.min(f, cap)) end
+  end
 end
 redis.call('HSET', KEYS[1], 'paused_until', fmt(math.max(paused, now + math.max(0, retry_after))),
   'rate_factor', fmt(f), 'last_429_at', fmt(now), 'last_429_reason', reason, 'updated_at', fmt(now))
