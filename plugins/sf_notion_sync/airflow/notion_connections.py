@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -20,17 +19,6 @@ from sf_notion_sync.config import WorkspaceBudget
 from .hooks import NotionHook, SyncStateHook
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ConnectionProblem:
-    """A connection that cannot write an object: named, with why (the token never appears)."""
-
-    conn_id: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"Notion connection {self.conn_id!r}: {self.problem}"
 
 
 class NotionConnections:
