@@ -24,7 +24,7 @@ class RecordingLimiter:
 
 
 def run(base_url: str, token: str, db_url: str, backend: str, redis_url: str | None, data_source_id: str,
-        requests: int, window_s: float, run_s: float, dag_id: str, barrier: Any, results: Any) -> None:
+        requests: int, window_s: float, slack_s: float, run_s: float, dag_id: str, barrier: Any, results: Any) -> None:
     """Wait at the barrier with everyone, then read as fast as the shared limiter (``sql`` on ``db_url``,
     or ``redis``) allows. Puts ``(calls, attempts, slots)``: a 429 retried inside one call is one more
     attempt; ``slots`` are the reservations' send times."""
@@ -34,8 +34,8 @@ def run(base_url: str, token: str, db_url: str, backend: str, redis_url: str | N
     from sf_notion_sync.state.db import make_engine
 
     engine = make_engine(db_url)
-    limiter = RecordingLimiter(build_limiter(token, requests=requests, window_s=window_s, backend=backend,
-                                             engine=engine, redis_url=redis_url))
+    limiter = RecordingLimiter(build_limiter(token, requests=requests, window_s=window_s, slack_s=slack_s,
+                                             backend=backend, engine=engine, redis_url=redis_url))
     usage = UsageRecorder(sql_usage_sink(engine), dag_id=dag_id, flush_every=50, flush_interval_s=5)
     client = ThrottledNotionClient(token, base_url=base_url, limiter=limiter, usage=usage)
     sent = 0

@@ -315,12 +315,14 @@ def build_limiter(
     clock: Callable[[], float] = time.time,
     shared: LimiterBackend | None = None,
     recovery_step: float | None = None,
+    slack_s: float | None = None,
 ) -> NotionRateLimiter:
     """A limiter for ``token``: ``sql`` (needs ``engine``), ``redis`` (needs ``redis_url``), or ``local``,
     which shares nothing, so each process paces at the token's budget ÷ ``pool_slots``; its status
     still reports the token's budget. ``shared``: an open backend of that kind to use (the connections
     of one workspace share one, so that one read sees all their states). ``recovery_step``: the share of the
-    budget a workspace cut gets back per window (default WORKSPACE_RECOVERY_STEP)."""
+    budget a workspace cut gets back per window (default WORKSPACE_RECOVERY_STEP). ``slack_s``: see
+    NotionRateLimiter (a scaled-down window needs an absolute one: arrival jitter does not scale)."""
     processes = 1
     if shared is not None:
         if shared.name != {"local": "memory"}.get(backend, backend):
@@ -340,5 +342,5 @@ def build_limiter(
         raise ValueError(f"unknown limiter backend {backend!r} (sql, redis, local)")
     policy = None if recovery_step is None else WorkspacePolicy(step=recovery_step, period_s=window_s)
     return NotionRateLimiter(chosen, token_fingerprint(token), requests=requests, window_s=window_s,
-                             fast_lane_cap=fast_lane_cap, burst=burst, workspace_key=workspace_key,
-                             policy=policy, processes=processes, clock=clock)
+                             fast_lane_cap=fast_lane_cap, burst=burst, slack_s=slack_s,
+                             workspace_key=workspace_key, policy=policy, processes=processes, clock=clock)
