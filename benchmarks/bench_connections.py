@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import tempfile
 from collections import Counter
@@ -93,7 +94,7 @@ def run_case(case: Case, accounts: int, window_requests: int, window_s: float) -
     return {"case": case.name, "connections": case.connections, "records": accounts, "state": run["state"],
             "wall_s": run["wall_s"], "budget_per_window": window_requests, "window_s": window_s,
             "workspace_limit": workspace_limit or None, "goal_rate": round(goal_rate, 2),
-            **log_figures(log, accounts, goal_rate), **page_figures(pages, accounts),
+            **log_figures(log, accounts, goal_rate), **window_figures(log, window_s), **page_figures(pages, accounts),
             "learned": learned, "created": run["summary"].get("created"), "failed": run["summary"].get("failed")}
 
 
@@ -110,6 +111,16 @@ def log_figures(log: list[dict[str, Any]], records: int, goal_rate: float) -> di
             "requests_by_connection": sorted(Counter(r["token"] for r in served).values(), reverse=True),
             "sync_s": round(span, 1), "achieved_rate": round(achieved, 2), "use": round(achieved / goal_rate, 4),
             "share_429": round(sum(limited.values()) / max(1, len(log)), 5), "limited_by_reason": limited}
+
+
+def window_figures(log: list[dict[str, Any]], window_s: float) -> dict[str, Any]:
+    """Requests served and refused per window of the emulator's clock (epoch-aligned), whole windows only:
+    where a run lost its budget (a pause after a 429, a slow start) shows as a low window."""
+    served, refused = Counter(), Counter()
+    for r in log:
+        (refused if is_limited(r) else served)[math.floor(r["ts"] / window_s)] += 1
+    whole = sorted(served)[1:-1]
+    return {"served_per_window": [served[w] for w in whole], "limited_per_window": [refused[w] for w in whole]}
 
 
 def pages_per_id(notion_url: str, data_source_id: str) -> Counter[str]:
