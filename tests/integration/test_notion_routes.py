@@ -28,16 +28,18 @@ def start(tmp_path, **limits):
 
 
 def routes(engine, count: int, per_connection: int, workspace: int | None = None, learned=None) -> Routes:
-    backend = SqlBackend(engine)  # one for all, as the hooks build them: one read sees every connection
+    """As the hooks build them: one backend for all (one read sees every connection), and a workspace
+    bucket that carries a cut, binding from the start only below the connections' budgets together."""
+    backend = SqlBackend(engine)
     members = [Route(f"notion_{i}", token, build_limiter(token, requests=per_connection, window_s=WINDOW_S,
-                                                         workspace_key=WORKSPACE, shared=backend))
+                                                         workspace_key=WORKSPACE, shared=backend,
+                                                         follows_cut=count == 1))
                for i, token in enumerate(TOKENS[:count])]
     limit = planned_limit([per_connection] * count, workspace, None)
-    if limit.requests >= per_connection * count:  # as the hooks build it: no bucket while none can bind
-        return Routes(members, shared=True, learned=limit.learned, on_learned=learned)
     bucket = NotionRateLimiter(backend, f"{WORKSPACE}|budget", requests=limit.requests,
                                window_s=WINDOW_S, workspace_key=WORKSPACE)
-    return Routes(members, bucket, learned=limit.learned, on_learned=learned)
+    return Routes(members, bucket, binding=limit.requests < per_connection * count, learned=limit.learned,
+                  on_learned=learned)
 
 
 def client(server, spread: Routes) -> ThrottledNotionClient:
@@ -70,7 +72,7 @@ def test_an_unknown_workspace_limit_is_learned_from_its_429_and_paces_every_conn
     store = StateStore(engine)
     with emulator.serve() as server:
         spread = routes(engine, 3, 10, learned=lambda level: store.learn_limit(WORKSPACE, level, WINDOW_S))
-        assert spread.workspace is None and spread.ceiling == 30 and spread.learned  # nothing binds until a 429
+        assert not spread.binding and spread.ceiling == 30 and spread.learned  # nothing binds until a 429
         notion = client(server, spread)
         ids = [create(notion, ds, f"rec-{i}") for i in range(60)]
         assert len(set(ids)) == 60 and len({p["id"] for p in notion.query_data_source(ds)}) == 60
@@ -78,9 +80,9 @@ def test_an_unknown_workspace_limit_is_learned_from_its_429_and_paces_every_conn
         assert limited["workspace"] >= 1 and notion.totals.rate_limited <= 15, limited  # unlearned: 30 and more
         learned = store.learned_limit(WORKSPACE)  # what was sent when it answered: a little above the limit
         assert learned is not None and 8 <= learned.requests <= 20, learned
-        in_force = [route.limiter.status() for route in spread.routes]
-        assert all(s.budget_factor < 1 for s in in_force)  # the cut holds for every connection of the workspace
-        assert sum(s.effective_requests for s in in_force) <= 15  # of 30: near the limit of 12
+        bucket = spread.workspace.status()  # the cut holds for the workspace; each connection keeps its own
+        assert bucket.budget_factor < 1 and bucket.effective_requests <= 15, bucket  # of 30: near the limit of 12
+        assert all(route.limiter.status().effective_requests == 10 for route in spread.routes)
         notion.close()
     emulator.close()
 

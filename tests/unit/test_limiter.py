@@ -27,11 +27,11 @@ def near(expected):
     return pytest.approx(expected, abs=1e-5)  # Redis keeps µs
 
 
-def small(backend, key, workspace_key=None) -> NotionRateLimiter:
+def small(backend, key, workspace_key=None, **options) -> NotionRateLimiter:
     """6 requests per 1 s window, no slack, burst 2, fast lane capped at half, slots held at any distance:
     round numbers."""
     return NotionRateLimiter(backend, key, requests=6, window_s=1.0, slack_s=0.0, burst=2, fast_lane_cap=0.5,
-                             workspace_key=workspace_key, hold_intervals=None)
+                             workspace_key=workspace_key, hold_intervals=None, **options)
 
 
 def held(backend, key) -> NotionRateLimiter:
@@ -69,6 +69,9 @@ def _contract(make, key) -> list:
     out += [status.paused, status.paused_until, status.effective_requests, status.last_429_reason]
     out.append(b.status(now=T0 + 18).effective_requests)  # +5% per window after the pause
     out.append(b.status(now=T0 + 100).effective_requests)
+    whole = small(make(), key + ":whole", key + ":ws", follows_cut=False)  # under a bucket: the cut is not its
+    out.append(whole.status(now=T0 + 12).effective_requests)
+    out += [whole.reserve(now=T0 + 17) for _ in range(3)]  # a burst of 2, then one per 1/6 s (not 1/4)
     h, g = held(make(), key + ":held"), held(make(), key + ":held")  # turns instead of slots held ahead
     out += [h.reserve(now=T0), g.reserve(now=T0), _turn(h, now=T0), _turn(g, now=T0)]
     out.append(g.reserve(now=T0 + 0.1, queued=True))  # back at its turn: the slot is its own
@@ -85,6 +88,7 @@ EXPECTED = [
     T0 + 7, 3.0, 0.0, 0.0, 0.0,
     T0 + 15, T0 + 16, 4.0,
     True, T0 + 16, 4, "workspace", 5, 6,
+    6, 0.0, 0.0, 1 / 6,
     0.0, 0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.2, 0.3,
 ]  # fmt: skip
 

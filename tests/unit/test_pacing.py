@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -306,6 +307,17 @@ def test_workspace_pause_cuts_once_per_episode_and_recovers_by_steps():
     for i in range(5):  # new episodes, never below the floor
         ws = b.pause(ws, T0 + 10 + i * 3, 1.0, "workspace", adaptive=True)
     assert b.effective(ws, T0 + 23) == 8
+
+
+def test_a_measured_level_replaces_the_blind_cut_and_never_raises_the_budget():
+    b = budget(requests=480, policy=WorkspacePolicy(cut=0.75, step=0.0025, period_s=10.0))
+    ws = b.pause(IDLE, T0, 4.0, "workspace", adaptive=True, factor_cap=0.6)  # 288 of 480 sent when it answered
+    assert ws.factor == 0.6
+    ws = replace(ws, factor=0.625)  # the probe has climbed back to 300, the limit answers again at 300 sent
+    ws = b.pause(ws, T0 + 100, 1.0, "workspace", adaptive=True, factor_cap=0.6)
+    assert ws.factor == 0.6  # back to the level measured, not 0.625 x 0.75 (225 of 480) on top
+    ws = b.pause(ws, T0 + 200, 1.0, "workspace", adaptive=True, factor_cap=0.9)
+    assert ws.factor == pytest.approx(0.6 + 0.0025 * 9, abs=1e-9)  # a higher measure never raises it
 
 
 def test_a_cut_budget_is_paced_at_its_share():

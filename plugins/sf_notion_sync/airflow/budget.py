@@ -47,7 +47,8 @@ def budget_status(notion_conn_id: str = "notion_default", salesforce_conn_id: st
 
 
 def _workspace_status(connections: Any, bucket: Any, listed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The workspace's level; without a bucket (none binds), its use and 429 are the connections' together."""
+    """The workspace's level, its use (the connections' together) and its last 429 (the bucket's, which
+    reads the workspace's state; without one, the connections')."""
     limit = connections.limit()
     learned = connections.store.learned_limit(connections.workspace)
     hit = [c for c in listed if c["last_429_reason"] == "workspace"]
@@ -59,7 +60,7 @@ def _workspace_status(connections: Any, bucket: Any, listed: list[dict[str, Any]
         "learned": {"requests": learned.requests, "window_s": learned.window_s, "limited": learned.limited,
                     "learned_at": learned.learned_at.isoformat()} if learned else None,
         "bucket": bucket.as_dict() if bucket else None,
-        "used": bucket.used if bucket else sum(c["used"] for c in listed),
+        "used": sum(c["used"] for c in listed),  # each request takes its connection's slot, bucket or not
         "last_429_at": bucket.last_429_at if bucket else max((c["last_429_at"] for c in hit), default=None),
     }
 

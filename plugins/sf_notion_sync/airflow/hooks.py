@@ -179,11 +179,11 @@ class NotionHook(BaseHook):
     def settings(self) -> NotionSettings:
         return settings_from_connection(self.get_connection(self.notion_conn_id))
 
-    def get_limiter(self, workspace_key: str | None = None, shared: Any = None, recovery_step: float | None = None):
+    def get_limiter(self, workspace_key: str | None = None, shared: Any = None, **options: Any):
         """The shared budget for this token, on the backend the connection names; ``workspace_key``
         (default: from the connection's extra ``workspace``) is shared by the workspace's connections,
-        ``shared`` an open backend of that kind (one for all of them), ``recovery_step`` how fast a
-        workspace cut comes back (limiter.build_limiter)."""
+        ``shared`` an open backend of that kind (one for all of them); ``options`` such as
+        ``recovery_step`` (how fast a workspace cut comes back) go to limiter.build_limiter."""
         from sf_notion_sync.notion.limiter import build_limiter
 
         settings = self.settings
@@ -191,7 +191,7 @@ class NotionHook(BaseHook):
                                   "burst": settings.burst, "backend": settings.limiter_backend,
                                   "fast_lane_cap": settings.fast_lane_cap,
                                   "workspace_key": workspace_key or settings.workspace_key, "shared": shared,
-                                  "recovery_step": recovery_step}
+                                  **options}
         if shared is not None:
             kwargs["pool_slots"] = self.pool_slots if settings.limiter_backend == "local" else 1
         elif settings.limiter_backend == "sql":

@@ -115,24 +115,26 @@ class NotionConnections:
 
         chosen = tuple(conn_ids or self.conn_ids)
         workspace_key = f"notion-workspace:{self.workspace}" if self.workspace else None
-        step = PROBE_STEP if workspace_key else None  # a workspace's connections probe its limit slowly
-        first = self.hooks[chosen[0]].get_limiter(workspace_key=workspace_key, recovery_step=step)
-        routes = [Route(c, self.hooks[c].settings.token, first if i == 0 else
-                        self.hooks[c].get_limiter(workspace_key, shared=first.backend, recovery_step=step))
-                  for i, c in enumerate(chosen)]
         limit = self.limit()
+        bucketed = limit is not None and len(chosen) > 1  # the bucket then carries a workspace cut
+        options = {"recovery_step": PROBE_STEP, "follows_cut": not bucketed} if workspace_key else {}
+        first = self.hooks[chosen[0]].get_limiter(workspace_key=workspace_key, **options)
+        routes = [Route(c, self.hooks[c].settings.token, first if i == 0 else
+                        self.hooks[c].get_limiter(workspace_key, shared=first.backend, **options))
+                  for i, c in enumerate(chosen)]
         if limit is None:
             return Routes(routes)
         window_s = self.bucket_window_s
         on_learned = self._learned_sink(window_s)
         total = sum(r.limiter.requests * window_s / r.limiter.window_s for r in routes)
-        if limit.requests >= total:  # cannot bind: the connections' own budgets pace, one reservation each
+        binding = limit.requests < total  # else the connections' own budgets pace, one reservation each
+        if not (bucketed or binding):
             return Routes(routes, shared=True, learned=limit.learned, on_learned=on_learned)
         bucket = NotionRateLimiter(first.backend, f"{workspace_key}|budget", requests=limit.requests,
                                    window_s=window_s, fast_lane_cap=first.budget.fast_lane_cap,
                                    workspace_key=workspace_key, policy=WorkspacePolicy(step=PROBE_STEP,
                                                                                        period_s=window_s))
-        return Routes(routes, bucket, learned=limit.learned, on_learned=on_learned)
+        return Routes(routes, bucket, binding=binding, learned=limit.learned, on_learned=on_learned)
 
     def _learned_sink(self, window_s: float):
         """Keeps a level learned from a workspace 429 (per ``window_s``) in the state database."""

@@ -148,7 +148,8 @@ class NotionRateLimiter:
     sends (default ``SLACK_SHARE`` of it). ``workspace_key``: shared by every connection of one Notion
     workspace, so a workspace limit pauses all of them (default: this token alone). ``processes``: that
     many processes split the budget without sharing state (the local backend); each paces at its share.
-    Every process sharing the key must use the same figures.
+    ``follows_cut=False``: a workspace cut leaves this budget whole (a connection under a workspace bucket,
+    which carries the cut). Every process sharing the key must use the same figures.
     """
 
     def __init__(
@@ -165,6 +166,7 @@ class NotionRateLimiter:
         policy: WorkspacePolicy | None = None,
         processes: int = 1,
         hold_intervals: float | None = C.HOLD_INTERVALS,
+        follows_cut: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if requests < 1:
@@ -187,6 +189,7 @@ class NotionRateLimiter:
             fast_lane_cap=float(fast_lane_cap),
             policy=policy or WorkspacePolicy(period_s=self.window_s),
             hold_intervals=hold_intervals,
+            follows_cut=follows_cut,
         )
         self.clock = clock
 
@@ -253,7 +256,7 @@ class NotionRateLimiter:
         ``connection`` (the default): this token, then its full budget again (the window was reset).
         ``workspace``: every connection sharing ``workspace_key``, and the budget is cut for a while.
         ``endpoint``: only ``endpoint`` (without one, the connection). ``factor_cap``: a workspace cut
-        goes at least down to this share of the budget."""
+        goes down to this share of the budget (a measured level) instead of the blind × cut."""
         reason = reason or REASON_CONNECTION
         if reason not in REASONS:
             raise ValueError(f"reason must be one of {REASONS}, got {reason!r}")
@@ -275,7 +278,7 @@ class NotionRateLimiter:
     def status(self, now: float | None = None) -> LimiterStatus:
         now = self.clock() if now is None else now
         conn, workspace = self.backend.read(self.key), self.backend.read(self.workspace_key)
-        factor = self.budget.policy.factor(workspace, now)
+        factor = self.budget.factor(workspace, now)
         latest = max((conn, workspace), key=lambda s: s.last_429_at or 0.0)
         return LimiterStatus(
             key=self.key,
@@ -316,13 +319,14 @@ def build_limiter(
     shared: LimiterBackend | None = None,
     recovery_step: float | None = None,
     slack_s: float | None = None,
+    follows_cut: bool = True,
 ) -> NotionRateLimiter:
     """A limiter for ``token``: ``sql`` (needs ``engine``), ``redis`` (needs ``redis_url``), or ``local``,
     which shares nothing, so each process paces at the token's budget ÷ ``pool_slots``; its status
     still reports the token's budget. ``shared``: an open backend of that kind to use (the connections
     of one workspace share one, so that one read sees all their states). ``recovery_step``: the share of the
-    budget a workspace cut gets back per window (default WORKSPACE_RECOVERY_STEP). ``slack_s``: see
-    NotionRateLimiter (a scaled-down window needs an absolute one: arrival jitter does not scale)."""
+    budget a workspace cut gets back per window (default WORKSPACE_RECOVERY_STEP). ``slack_s``, ``follows_cut``:
+    see NotionRateLimiter (a scaled-down window needs an absolute slack: arrival jitter does not scale)."""
     processes = 1
     if shared is not None:
         if shared.name != {"local": "memory"}.get(backend, backend):
@@ -343,4 +347,5 @@ def build_limiter(
     policy = None if recovery_step is None else WorkspacePolicy(step=recovery_step, period_s=window_s)
     return NotionRateLimiter(chosen, token_fingerprint(token), requests=requests, window_s=window_s,
                              fast_lane_cap=fast_lane_cap, burst=burst, slack_s=slack_s,
-                             workspace_key=workspace_key, policy=policy, processes=processes, clock=clock)
+                             workspace_key=workspace_key, policy=policy, processes=processes,
+                             follows_cut=follows_cut, clock=clock)

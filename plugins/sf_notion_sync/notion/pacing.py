@@ -26,7 +26,8 @@ alignment -- hence no connection-limit 429 -- and, while there is demand, every 
   callers (outside the gap after an opening burst). A second log caps fast sends at ``fast_lane_cap``
   of any window; nothing is kept idle. Turns take no slot: the guarantee rests on the log alone.
 * Pauses: ``paused_until`` of the connection's, the workspace's or an endpoint's state. A workspace
-  pause also cuts the workspace's ``factor`` (the share of the budget in force), which recovers by steps.
+  pause also cuts the workspace's ``factor`` (the share of the budget in force), which recovers by steps;
+  a budget that does not ``follows_cut`` (a connection under a workspace bucket) keeps its size.
   A request for a paused endpoint takes no slot until the pause ends, so the other endpoints go on.
 """
 
@@ -108,6 +109,10 @@ class WindowBudget:
     policy: WorkspacePolicy = field(default_factory=WorkspacePolicy)
     hold_intervals: float | None = None
     """How far ahead, in intervals, a bulk caller may hold a slot (None: any distance)."""
+    follows_cut: bool = True
+    """Whether a workspace cut (``factor``) shrinks this budget. A connection under a workspace bucket does
+    not: the bucket carries the cut, and the connection keeps its own limit, so that after the workspace's
+    pause it is not held back by the shape of the burst its log remembers (routes.py)."""
 
     def __post_init__(self) -> None:
         if self.requests < 1 or self.window_s <= 0 or self.slack_s < 0:
@@ -125,9 +130,13 @@ class WindowBudget:
         """The window plus the slack: the least time between a send and the n-th send after it."""
         return self.window_s + self.slack_s
 
+    def factor(self, workspace: BudgetState, now: float) -> float:
+        """The share of ``requests`` in force: the workspace's reduction, unless a bucket carries it."""
+        return self.policy.factor(workspace, now) if self.follows_cut else 1.0
+
     def effective(self, workspace: BudgetState, now: float) -> int:
         """The budget in force: ``requests`` after the workspace's reduction."""
-        return in_force(self.requests, self.policy.factor(workspace, now))
+        return in_force(self.requests, self.factor(workspace, now))
 
     def fast_slots(self, requests: int) -> int:
         """How many of ``requests`` the fast lane may take per window."""
@@ -189,15 +198,15 @@ class WindowBudget:
         factor_cap: float | None = None,
     ) -> BudgetState:
         """Pause the key until now + Retry-After. ``adaptive`` (workspace): cut the budget once per episode,
-        so that workers answered 429 in the same burst do not multiply the cut; ``factor_cap``: and to at
-        most this share (what was sent when the limit answered, a learned workspace limit), also once."""
+        so that workers answered 429 in the same burst do not multiply the cut: × ``policy.cut``, or, given
+        ``factor_cap`` (what was sent when the limit answered: a measure, not a guess), down to it instead
+        -- a blind × cut on top would sink the level by a quarter at every episode of a probe."""
         factor = state.factor
         if adaptive:
             factor = self.policy.factor(state, now)
             if now >= state.paused_until:  # the episode's first 429: later ones saw the pause's quiet
-                factor = max(self.policy.floor, factor * self.policy.cut)
-                if factor_cap is not None:
-                    factor = max(self.policy.floor, min(factor, factor_cap))
+                cut = factor * self.policy.cut if factor_cap is None else min(factor, factor_cap)
+                factor = max(self.policy.floor, cut)
         until = max(state.paused_until, now + max(0.0, retry_after))
         return replace(state, paused_until=until, factor=factor, last_429_at=now, last_429_reason=reason,
                        updated_at=now)

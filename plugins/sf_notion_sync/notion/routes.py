@@ -6,18 +6,20 @@ workspace"). So K integrations that the target databases are shared with can sen
 connection's budget, until the workspace's limit. Each request takes the permit that comes first:
 
 * the connection is the one whose next slot is earliest (read, not reserved: a hint), ties in turn;
-* with a workspace bucket -- a limiter every connection of the workspace shares, at the workspace's
-  known (or learned) limit when that is below the sum of the connections' budgets -- the request first
-  takes the bucket's slot (its turns give the fast lane priority across connections), then the chosen
-  connection's slot at or after it. Without one (nothing binds above the connections' own budgets) a
-  request costs one reservation, as with a single connection.
+* several connections share a workspace bucket: a limiter on the workspace's own key, at its known (or
+  learned) limit, else at the sum of the connections' budgets. While it *binds* -- that limit is below
+  the sum, or a workspace cut is in force -- a request first takes the bucket's slot (its turns give the
+  fast lane priority across connections), then the chosen connection's slot at or after it. Otherwise
+  (nothing binds above the connections' own budgets) a request costs one reservation, as with one
+  connection.
 
 A workspace 429 pauses every connection of the workspace (their limiters share its key) and cuts the
-budget in force -- of every connection and of the bucket, by the same factor -- to what was sent in the
-window ending then (the bucket's log, else the connections'), times ``LEARN_MARGIN``; the cut recovers
-by ``PROBE_STEP`` a window (pacing.WorkspacePolicy), a slow probe upward. When the limit is not configured, that level is
-the *learned* limit: ``on_learned`` keeps it (the state database) so that the next run starts from it
-instead of meeting the limit again.
+workspace's budget to what was sent in the window ending then (the connections' logs), times
+``LEARN_MARGIN``; the cut recovers by ``PROBE_STEP`` a window (pacing.WorkspacePolicy), a slow probe
+upward. The bucket carries the cut, not the connections (``follows_cut=False``): a connection cut to its
+share would be held back after the pause by the burst its log remembers, idle for half a window. When
+the limit is not configured, the cut level is the *learned* limit: ``on_learned`` keeps it (the state
+database) so that the next run starts from it instead of meeting the limit again.
 """
 
 from __future__ import annotations
@@ -62,10 +64,12 @@ class WorkspaceLimit:
 
 
 class Routes:
-    """The connections of a run and the workspace bucket they share (None: none binds above their budgets).
+    """The connections of a run and the workspace bucket they share (None: a lone connection's own).
 
-    ``shared``: they are a workspace's connections (default: several, or a bucket); ``learned``: the
-    workspace's limit is being learned; ``on_learned(requests)`` receives each new level.
+    ``binding``: the bucket's size is below the connections' budgets together, so it paces every request
+    (without it, only while a cut is in force). ``shared``: they are a workspace's connections (default:
+    several, or a bucket); ``learned``: the workspace's limit is being learned; ``on_learned(requests)``
+    receives each new level.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class Routes:
         routes: Sequence[Route],
         workspace: NotionRateLimiter | None = None,
         *,
+        binding: bool = True,
         shared: bool | None = None,
         learned: bool = False,
         on_learned: Callable[[int], None] | None = None,
@@ -85,8 +90,12 @@ class Routes:
             raise ValueError(f"Notion connections listed twice: {names}")
         if workspace is not None and any(r.limiter.workspace_key != workspace.workspace_key for r in routes):
             raise ValueError("every connection must share the workspace bucket's workspace key")
+        if workspace is not None and len(routes) > 1 and any(r.limiter.budget.follows_cut for r in routes):
+            raise ValueError("under a workspace bucket, the bucket carries a workspace cut: build the "
+                             "connections' limiters with follows_cut=False")
         self.routes = tuple(routes)
         self.workspace = workspace
+        self.binding = binding
         self.shared = workspace is not None or len(self.routes) > 1 if shared is None else shared
         """Whether the routes are a workspace's connections, a workspace 429 measured over all of them."""
         self.learned = learned
@@ -99,7 +108,8 @@ class Routes:
         return self.routes[0]
 
     def __repr__(self) -> str:
-        return f"Routes({[r.name for r in self.routes]}, workspace={self.workspace!r}, learned={self.learned})"
+        return (f"Routes({[r.name for r in self.routes]}, workspace={self.workspace!r}, binding={self.binding}, "
+                f"learned={self.learned})")
 
     def take(
         self, *, lane: str = LANE_BULK, endpoint: str | None = None, max_wait: float | None = None,
@@ -107,28 +117,29 @@ class Routes:
     ) -> tuple[Route, float]:
         """The route to send through and the wait before sending; the slots are taken. Raises what
         NotionRateLimiter.reserve raises when nothing is taken (call again after its wait). A turn is a
-        connection's when no bucket applies: TurnGiven then names it (``route``), and the caller comes
-        back to it (``queued_on``) instead of choosing again -- elsewhere it would hold no place, and
-        the turns it left would push that connection's line ever further out."""
+        connection's when the bucket does not bind: TurnGiven then names it (``route``), and the caller
+        comes back to it (``queued_on``) instead of choosing again -- elsewhere it would hold no place,
+        and the turns it left would push that connection's line ever further out."""
         now = self.clock()
-        if self.workspace is None:
-            route = queued_on if queued and queued_on is not None else self._choose(now, lane, endpoint)[0]
+        route, hint, cut = self._choose(now, lane, endpoint, queued_on if queued else None)
+        if self.workspace is None or not (self.binding or cut):
             try:  # on the limiter's own clock (a test's may run ahead through a pause)
                 return route, route.limiter.reserve(max_wait=max_wait, lane=lane, endpoint=endpoint, queued=queued)
             except TurnGiven as turn:
                 turn.route = route
                 raise
-        route, hint = self._choose(now, lane, endpoint)
         wait = self.workspace.reserve(now, max_wait=max_wait, lane=lane, queued=queued, not_before=hint)
         if max_wait is not None and wait > max_wait:
             return route, wait  # nothing taken: the caller defers, holding no connection slot either
         # the workspace's slot is held: the connection's comes at or after it, however far (no turn)
         return route, route.limiter.reserve(now, lane=lane, endpoint=endpoint, not_before=now + wait, hold=False)
 
-    def _choose(self, now: float, lane: str, endpoint: str | None) -> tuple[Route, float]:
-        """The route whose next slot is earliest, ties taken in turn; with one route, it (hint: now)."""
-        if len(self.routes) == 1:
-            return self.primary, now
+    def _choose(self, now: float, lane: str, endpoint: str | None,
+                queued_on: Route | None) -> tuple[Route, float, bool]:
+        """The route whose next slot is earliest, ties taken in turn (``queued_on``: that one), its next
+        slot (a hint), and whether a workspace cut is in force. A lone route needs no read."""
+        if len(self.routes) == 1 or (queued_on is not None and self.workspace is None):
+            return queued_on or self.primary, now, False
         start = next(self._turn) % len(self.routes)
         ordered = self.routes[start:] + self.routes[:start]
         keys = [route.limiter.state_keys(endpoint) for route in ordered]
@@ -140,8 +151,11 @@ class Routes:
             states = [route.limiter.backend.read_many(group) for route, group in zip(ordered, keys, strict=True)]
         hints = [route.limiter.next_slot((s[0], s[1], s[2] if endpoint else None), now, lane)
                  for route, s in zip(ordered, states, strict=True)]
+        cut = self.workspace is not None and self.workspace.budget.factor(states[0][1], now) < 1.0
+        if queued_on is not None:
+            return queued_on, hints[ordered.index(queued_on)], cut
         best = min(range(len(ordered)), key=hints.__getitem__)
-        return ordered[best], hints[best]
+        return ordered[best], hints[best], cut
 
     def pause(self, route: Route, retry_after: float, reason: str, endpoint: str | None) -> None:
         """A 429 (or 529) through ``route``: pause what it concerns; a workspace limit also cuts the budget
@@ -162,8 +176,10 @@ class Routes:
         return self.workspace.requests if self.workspace else sum(r.limiter.requests for r in self.routes)
 
     def sent(self) -> int:
-        """Requests sent in the window ending now, through every connection of the workspace."""
-        return self.workspace.used() if self.workspace else sum(r.limiter.used() for r in self.routes)
+        """Requests sent in the window ending now, through every connection of the workspace: the bucket's
+        log when every request goes through it, else the connections' (a bucket that binds only through
+        a cut has seen none of what came before)."""
+        return self.workspace.used() if self.workspace and self.binding else sum(r.limiter.used() for r in self.routes)
 
     def status(self) -> list[tuple[str, LimiterStatus]]:
         """Each connection's budget as its limiter sees it, then the workspace bucket's (named ``workspace``)."""

@@ -31,7 +31,8 @@ local hold, queued, not_before = tonumber(ARGV[11]), ARGV[12] == '1', tonumber(A
 if ARGV[14] ~= '1' then hold = nil end
 local c = redis.call('HMGET', KEYS[1], 'tat', 'paused_until', 'turn')
 local w = redis.call('HMGET', KEYS[4], 'paused_until', 'rate_factor')
-local n = math.max(1, math.floor(requests * factor_at(w[2], w[1], now, step, period) + eps))
+local n = requests
+if ARGV[15] == '1' then n = math.max(1, math.floor(requests * factor_at(w[2], w[1], now, step, period) + eps)) end
 local interval = span / n
 local earliest = math.max(now, not_before, tonumber(c[2]) or 0, tonumber(w[1]) or 0)
 local last = redis.call('LINDEX', KEYS[2], -1)
@@ -94,8 +95,7 @@ local paused, f = tonumber(h[1]) or 0, tonumber(h[2]) or 1
 if adaptive then
   f = factor_at(h[2], h[1], now, step, period)
   if now >= paused then
-    f = math.max(floor, f * cut)
-    if cap then f = math.max(floor, math.min(f, cap)) end
+    if cap then f = math.max(floor, math.min(f, cap)) else f = math.max(floor, f * cut) end
   end
 end
 redis.call('HSET', KEYS[1], 'paused_until', fmt(math.max(paused, now + math.max(0, retry_after))),
@@ -150,7 +150,7 @@ class RedisBackend(LimiterBackend):
             "" if max_wait is None else repr(float(max_wait)),
             repr(policy.step), repr(policy.period_s), str(self.TTL_S),
             "" if budget.hold_intervals is None else repr(float(budget.hold_intervals)), "1" if queued else "0",
-            repr(float(not_before)), "1" if hold else "0",
+            repr(float(not_before)), "1" if hold else "0", "1" if budget.follows_cut else "0",
         ]  # fmt: skip
         wait, outcome = self._reserve(keys=names, args=args)
         return float(wait), outcome.decode()
