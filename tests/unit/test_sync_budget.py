@@ -102,7 +102,9 @@ def test_several_connections_add_up_to_the_workspace_limit():
     assert (two.total_requests, two.rate) == (360, 6.0)
     capped = NotionBudget(requests=180, window_s=60.0, pool_slots=4, connections=4, workspace_requests=450)
     assert capped.total_requests == 450 and capped.use(450, 60.0) == 1.0
-    assert capped.in_flight == 1 and NotionBudget(requests=600, pool_slots=1, connections=4).in_flight == 4
+    assert capped.in_flight == 2 and NotionBudget(requests=600, pool_slots=1, connections=4).in_flight == 4
+    assert NotionBudget(requests=180, window_s=60.0, pool_slots=4).in_flight == 1  # half the slots carry 180
+    assert NotionBudget(requests=600, window_s=60.0, pool_slots=4).in_flight == 3
 
 
 def test_closing_a_context_books_its_429s_by_reason_and_closes_what_it_built(config, store):

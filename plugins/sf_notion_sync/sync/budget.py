@@ -16,6 +16,10 @@ from sf_notion_sync.notion import constants as C
 REQUESTS_PER_FLIGHT = 120
 """Requests one in-flight request carries per 60-second window: a round trip of up to 0.5 s at Notion's
 latency (~250 ms median, long tail). A budget above slots × this keeps more than one request in flight."""
+TAIL_SLOTS_SHARE = 0.5
+"""Share of the slots that must be able to carry the whole budget: the last round's batches end unevenly
+(a pause, the turns), and the ones left would otherwise idle the rest of the budget (bench_connections,
+4 connections under a learned workspace limit: the last 11 windows ran at 0.65 of it)."""
 MAX_IN_FLIGHT = 4
 
 
@@ -51,10 +55,12 @@ class NotionBudget:
 
     @property
     def in_flight(self) -> int:
-        """Requests each batch task keeps in flight so that ``pool_slots`` tasks can spend the budget:
-        one at 180 per window on 4 slots, two at 600. Time-scaled sandboxes scale latency with the
-        window, so the rule reads the budget per window, not per second."""
-        needed = math.ceil(self.total_requests / (REQUESTS_PER_FLIGHT * self.pool_slots))
+        """Requests each batch task keeps in flight so that half of ``pool_slots`` tasks (TAIL_SLOTS_SHARE)
+        can spend the budget: one at 180 per window on 4 slots, three at 600. Time-scaled sandboxes
+        scale latency with the window, so the rule reads the budget per window, not per second. The
+        limiter paces them all: more in flight costs no 429, and a fast request still goes first."""
+        carrying = max(1.0, self.pool_slots * TAIL_SLOTS_SHARE)
+        needed = math.ceil(self.total_requests / (REQUESTS_PER_FLIGHT * carrying))
         return max(1, min(MAX_IN_FLIGHT, needed))
 
     def use(self, requests: int, seconds: float) -> float:
