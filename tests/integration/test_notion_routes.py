@@ -36,8 +36,8 @@ def routes(engine, count: int, per_connection: int, workspace: int | None = None
                                                          follows_cut=count == 1))
                for i, token in enumerate(TOKENS[:count])]
     limit = planned_limit([per_connection] * count, workspace, None)
-    bucket = NotionRateLimiter(backend, f"{WORKSPACE}|budget", requests=limit.requests,
-                               window_s=WINDOW_S, workspace_key=WORKSPACE)
+    bucket = NotionRateLimiter(backend, f"{WORKSPACE}|budget", requests=limit.requests, window_s=WINDOW_S,
+                               workspace_key=WORKSPACE, cut_base=per_connection * count)
     return Routes(members, bucket, binding=limit.requests < per_connection * count, learned=limit.learned,
                   on_learned=learned)
 

@@ -72,6 +72,10 @@ def _contract(make, key) -> list:
     whole = small(make(), key + ":whole", key + ":ws", follows_cut=False)  # under a bucket: the cut is not its
     out.append(whole.status(now=T0 + 12).effective_requests)
     out += [whole.reserve(now=T0 + 17) for _ in range(3)]  # a burst of 2, then one per 1/6 s (not 1/4)
+    based = small(make(), key + ":based", key + ":ws", cut_base=12)  # the cut is a share of 12: 0.75 x 12 = 9
+    out += [based.status(now=T0 + 12).effective_requests, *(based.reserve(now=T0 + 12) for _ in range(7))]
+    cut = small(make(), key + ":cut", key + ":ws", cut_base=4)  # a share of 4: 3 of its 6
+    out += [cut.reserve(now=T0 + 16) for _ in range(4)]  # a burst of 2, then one per 1/3 s; the 4th: the log
     h, g = held(make(), key + ":held"), held(make(), key + ":held")  # turns instead of slots held ahead
     out += [h.reserve(now=T0), g.reserve(now=T0), _turn(h, now=T0), _turn(g, now=T0)]
     out.append(g.reserve(now=T0 + 0.1, queued=True))  # back at its turn: the slot is its own
@@ -89,6 +93,8 @@ EXPECTED = [
     T0 + 15, T0 + 16, 4.0,
     True, T0 + 16, 4, "workspace", 5, 6,
     6, 0.0, 0.0, 1 / 6,
+    6, 4.0, 4.0, 4 + 1 / 6, 4 + 2 / 6, 4 + 3 / 6, 4 + 4 / 6, 5.0,
+    0.0, 0.0, 1 / 3, 1.0,
     0.0, 0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.2, 0.3,
 ]  # fmt: skip
 

@@ -10,6 +10,7 @@ sized by ``notion.workspace_budget`` or by the limit learned from workspace 429s
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -132,8 +133,8 @@ class NotionConnections:
             return Routes(routes, shared=True, learned=limit.learned, on_learned=on_learned)
         bucket = NotionRateLimiter(first.backend, f"{workspace_key}|budget", requests=limit.requests,
                                    window_s=window_s, fast_lane_cap=first.budget.fast_lane_cap,
-                                   workspace_key=workspace_key, policy=WorkspacePolicy(step=PROBE_STEP,
-                                                                                       period_s=window_s))
+                                   workspace_key=workspace_key, cut_base=math.floor(total),
+                                   policy=WorkspacePolicy(step=PROBE_STEP, period_s=window_s))
         return Routes(routes, bucket, binding=binding, learned=limit.learned, on_learned=on_learned)
 
     def _learned_sink(self, window_s: float):

@@ -149,7 +149,7 @@ class NotionRateLimiter:
     workspace, so a workspace limit pauses all of them (default: this token alone). ``processes``: that
     many processes split the budget without sharing state (the local backend); each paces at its share.
     ``follows_cut=False``: a workspace cut leaves this budget whole (a connection under a workspace bucket,
-    which carries the cut). Every process sharing the key must use the same figures.
+    which carries the cut); ``cut_base``: what the cut is a share of (pacing.WindowBudget). Every process sharing the key must use the same figures.
     """
 
     def __init__(
@@ -167,6 +167,7 @@ class NotionRateLimiter:
         processes: int = 1,
         hold_intervals: float | None = C.HOLD_INTERVALS,
         follows_cut: bool = True,
+        cut_base: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if requests < 1:
@@ -190,6 +191,7 @@ class NotionRateLimiter:
             policy=policy or WorkspacePolicy(period_s=self.window_s),
             hold_intervals=hold_intervals,
             follows_cut=follows_cut,
+            cut_base=cut_base,
         )
         self.clock = clock
 
@@ -287,7 +289,7 @@ class NotionRateLimiter:
             requests=self.requests,
             window_s=self.window_s,
             processes=self.processes,
-            effective_requests=in_force(self.requests, factor),
+            effective_requests=in_force(self.requests, factor, self.budget.cut_base),
             budget_factor=factor,
             used=self.budget.used(conn, now),
             available_tokens=self.budget.available(conn, workspace, now),

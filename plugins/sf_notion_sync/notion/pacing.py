@@ -113,6 +113,10 @@ class WindowBudget:
     """Whether a workspace cut (``factor``) shrinks this budget. A connection under a workspace bucket does
     not: the bucket carries the cut, and the connection keeps its own limit, so that after the workspace's
     pause it is not held back by the shape of the burst its log remembers (routes.py)."""
+    cut_base: int | None = None
+    """What the workspace's ``factor`` is a share of (default: ``requests``). A workspace bucket's is
+    the connections' budgets together: every process of a run then reads one cut alike, whether its
+    bucket was sized before the limit was learned (at that sum) or after (at the learned level)."""
 
     def __post_init__(self) -> None:
         if self.requests < 1 or self.window_s <= 0 or self.slack_s < 0:
@@ -136,7 +140,7 @@ class WindowBudget:
 
     def effective(self, workspace: BudgetState, now: float) -> int:
         """The budget in force: ``requests`` after the workspace's reduction."""
-        return in_force(self.requests, self.factor(workspace, now))
+        return in_force(self.requests, self.factor(workspace, now), self.cut_base)
 
     def fast_slots(self, requests: int) -> int:
         """How many of ``requests`` the fast lane may take per window."""
@@ -223,9 +227,11 @@ class WindowBudget:
         return max(0, self.effective(workspace, now) - taken)
 
 
-def in_force(requests: int, factor: float) -> int:
-    """``requests`` times a budget factor, at least one."""
-    return max(1, math.floor(requests * factor + _EPS))
+def in_force(requests: int, factor: float, base: int | None = None) -> int:
+    """``requests`` times a budget factor, at least one; with ``base``, ``base`` times it, at most ``requests``."""
+    if base is None:
+        return max(1, math.floor(requests * factor + _EPS))
+    return min(requests, max(1, math.floor(base * factor + _EPS)))
 
 
 def _us(t: float) -> float:

@@ -171,9 +171,11 @@ class Routes:
 
     @property
     def ceiling(self) -> int:
-        """Requests per window the workspace may be sent at most before any cut: the bucket's, else the
-        connections' together."""
-        return self.workspace.requests if self.workspace else sum(r.limiter.requests for r in self.routes)
+        """Requests per window a workspace cut is a share of: the bucket's base (the connections' budgets
+        together, in its window), else its size, else the connections' together."""
+        if self.workspace is not None:
+            return self.workspace.budget.cut_base or self.workspace.requests
+        return sum(r.limiter.requests for r in self.routes)
 
     def sent(self) -> int:
         """Requests sent in the window ending now, through every connection of the workspace: the bucket's

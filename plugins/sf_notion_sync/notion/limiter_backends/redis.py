@@ -31,8 +31,12 @@ local hold, queued, not_before = tonumber(ARGV[11]), ARGV[12] == '1', tonumber(A
 if ARGV[14] ~= '1' then hold = nil end
 local c = redis.call('HMGET', KEYS[1], 'tat', 'paused_until', 'turn')
 local w = redis.call('HMGET', KEYS[4], 'paused_until', 'rate_factor')
-local n = requests
-if ARGV[15] == '1' then n = math.max(1, math.floor(requests * factor_at(w[2], w[1], now, step, period) + eps)) end
+local n, base = requests, tonumber(ARGV[16])
+if ARGV[15] == '1' then
+  local f = factor_at(w[2], w[1], now, step, period)
+  if base then n = math.min(requests, math.max(1, math.floor(base * f + eps)))
+  else n = math.max(1, math.floor(requests * f + eps)) end
+end
 local interval = span / n
 local earliest = math.max(now, not_before, tonumber(c[2]) or 0, tonumber(w[1]) or 0)
 local last = redis.call('LINDEX', KEYS[2], -1)
@@ -151,6 +155,7 @@ class RedisBackend(LimiterBackend):
             repr(policy.step), repr(policy.period_s), str(self.TTL_S),
             "" if budget.hold_intervals is None else repr(float(budget.hold_intervals)), "1" if queued else "0",
             repr(float(not_before)), "1" if hold else "0", "1" if budget.follows_cut else "0",
+            "" if budget.cut_base is None else str(budget.cut_base),
         ]  # fmt: skip
         wait, outcome = self._reserve(keys=names, args=args)
         return float(wait), outcome.decode()
