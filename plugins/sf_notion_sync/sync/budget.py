@@ -18,8 +18,8 @@ REQUESTS_PER_FLIGHT = 120
 latency (~250 ms median, long tail). A budget above slots × this keeps more than one request in flight."""
 TAIL_SLOTS_SHARE = 0.5
 """Share of the slots that must be able to carry the whole budget: the last round's batches end unevenly
-(a pause, the turns), and the ones left would otherwise idle the rest of the budget (bench_connections,
-4 connections under a learned workspace limit: the last 11 windows ran at 0.65 of it)."""
+(a pause, the turns), and the ones still running, at one request in flight each, would otherwise leave
+the rest of the budget idle."""
 MAX_IN_FLIGHT = 4
 
 
