@@ -149,7 +149,8 @@ class NotionRateLimiter:
     workspace, so a workspace limit pauses all of them (default: this token alone). ``processes``: that
     many processes split the budget without sharing state (the local backend); each paces at its share.
     ``follows_cut=False``: a workspace cut leaves this budget whole (a connection under a workspace bucket,
-    which carries the cut); ``cut_base``: what the cut is a share of (pacing.WindowBudget). Every process sharing the key must use the same figures.
+    which carries the cut); ``cut_base``: what the cut is a share of (pacing.WindowBudget). Every process
+    sharing the key must use the same figures.
     """
 
     def __init__(
