@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +122,18 @@ def limited_by_reason(log: list[dict[str, Any]]) -> dict[str, int]:
 FULL_DAG = "sf_notion_full_sync__account"
 NO_SWEEP = {"sweep_duplicates": False}
 """The sweep (one query per 100 pages) is a separate, optional cost: the figures are the sync's own."""
+
+
+def busiest_span(times: Iterable[float], seconds: float) -> int:
+    """Most of ``times`` in any span of ``seconds`` (sliding over every one): a window budget's check,
+    whatever the server's window alignment."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= seconds:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
 
 
 def unscheduled_config(path: Path, account_notion: dict[str, Any] | None = None) -> Path:

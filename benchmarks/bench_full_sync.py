@@ -46,7 +46,15 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from _common import REAL_WINDOW_S, account_contexts, engine_sandbox, is_limited, limited_by_reason, notion_log
+from _common import (
+    REAL_WINDOW_S,
+    account_contexts,
+    busiest_span,
+    engine_sandbox,
+    is_limited,
+    limited_by_reason,
+    notion_log,
+)
 
 GOALS = {  # issue 11's acceptance, per scenario: figure -> (lowest, highest)
     "bulk": {
@@ -95,17 +103,6 @@ def full_sync(context: Any, run_id: str, workers: int, syncing: threading.Event 
             "slot_wait_share": round(waited / max(1, len(context.clients) - known_clients) / (sync_to - sync_from), 4)}
 
 
-def busiest_span(log: list[dict[str, Any]], seconds: float) -> int:
-    """Most requests served in any span of `seconds` (sliding over every request)."""
-    times = sorted(r["ts"] for r in log)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= seconds:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def figures(box: Any, budget: Any, run: dict[str, Any], records: int) -> dict[str, Any]:
     """What the emulator saw of one run: its sync phase against the budget, its 429s, its cost per record."""
     whole = notion_log(box, run["run_from"], run["run_to"])
@@ -126,7 +123,7 @@ def figures(box: Any, budget: Any, run: dict[str, Any], records: int) -> dict[st
         "share_429_by_reason": {reason: round(n / requests, 5) for reason, n in limited.items()},
         "limited_by_reason": limited,
         "requests_per_record": round(sum(not is_limited(r) for r in whole) / max(1, records), 4),
-        "busiest_window_use": round(busiest_span(served, budget.window_s) / budget.requests, 4),
+        "busiest_window_use": round(busiest_span((r["ts"] for r in served), budget.window_s) / budget.requests, 4),
         "workers": run["workers"], "in_flight": run["in_flight"], "slot_wait_share": run["slot_wait_share"],
         "mean_latency_ms": round(statistics.fmean(r["latency_ms"] for r in served), 1) if served else None,
         "summary_budget_use": run["budget_use"], "summary_rate_limited_by_reason": run["rate_limited_by_reason"],

@@ -28,30 +28,30 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import busiest_span
 
 WORKER_COUNTS = (1, 2, 4, 8)
 REDIS_URL = "redis://127.0.0.1:6379/15"
 USE_GOAL = 0.97
 
 
-def _worker(base_url: str, db_urls: dict[str, str], data_source_id: str, commands: Any, results: Any) -> None:
+def _worker(base_url: str, db_url: str, data_source_id: str, commands: Any, results: Any) -> None:
     """Serve runs until told to stop: each is (token, backend, budget, threads, start_at, run_s); puts
     (reserved slots, latencies in ms, 429s met by the clients)."""
     from sf_notion_sync.state.db import make_engine
 
-    engines = {name: make_engine(url) for name, url in db_urls.items()}
+    engine = make_engine(db_url)
     results.put("ready")
     while True:
         command = commands.get(timeout=900)
         if command is None:
             break
         token, backend, requests, window_s, threads, start_at, run_s = command
-        args = (base_url, engines.get(backend), backend, token, requests, window_s, data_source_id, start_at, run_s)
+        args = (base_url, engine, backend, token, requests, window_s, data_source_id, start_at, run_s)
         with ThreadPoolExecutor(threads) as pool:
             found = [f.result() for f in [pool.submit(_read, *args) for _ in range(threads)]]
         results.put(([s for f in found for s in f[0]], [x for f in found for x in f[1]], sum(f[2] for f in found)))
-    for engine in engines.values():
-        engine.dispose()
+    engine.dispose()
 
 
 def _read(base_url: str, engine: Any, backend: str, token: str, requests: int, window_s: float,
@@ -60,8 +60,7 @@ def _read(base_url: str, engine: Any, backend: str, token: str, requests: int, w
     from sf_notion_sync.notion.client import ThrottledNotionClient
     from sf_notion_sync.notion.limiter import build_limiter
 
-    backend_name = "redis" if backend == "redis" else "sql"
-    limiter = build_limiter(token, requests=requests, window_s=window_s, backend=backend_name, engine=engine,
+    limiter = build_limiter(token, requests=requests, window_s=window_s, backend=backend, engine=engine,
                             redis_url=REDIS_URL)
     slots: list[float] = []
     reserve = limiter.reserve
@@ -90,16 +89,6 @@ def _read(base_url: str, engine: Any, backend: str, token: str, requests: int, w
     return slots, latencies, limited
 
 
-def busiest_span(times: list[float], seconds: float) -> int:
-    """Most of ``times`` in any span of ``seconds`` (sliding over every one)."""
-    times, best, lo = sorted(times), 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= seconds:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -120,10 +109,9 @@ def main() -> int:
 
     deadline = time.time() + args.budget_s
     tmp = Path(tempfile.mkdtemp(prefix="bench_notion_"))
-    db_urls = {"sqlite": f"sqlite:///{tmp / 'state.db'}"}  # PostgreSQL: tests/integration/test_notion_client_emulator.py
-    for url in db_urls.values():
-        upgrade(make_engine(url))
-    backends = [*db_urls] + (["redis"] if reachable("127.0.0.1", 6379, timeout=0.5) else [])
+    db_url = f"sqlite:///{tmp / 'state.db'}"  # PostgreSQL: tests/integration/test_notion_client_emulator.py
+    upgrade(make_engine(db_url))
+    backends = ["sql"] + (["redis"] if reachable("127.0.0.1", 6379, timeout=0.5) else [])
     budget, window_s, run_s = args.window_requests, args.window_s, args.windows * args.window_s
     latency = scaled_latency_ms(window_s)
     emulator = NotionEmulator(state_dir=tmp / "emu", tokens=None, latency_median_ms=latency, seed=1,
@@ -138,7 +126,7 @@ def main() -> int:
     with emulator.serve() as server:
         results = ctx.Queue()
         queues = [ctx.Queue() for _ in range(max(WORKER_COUNTS))]
-        procs = [ctx.Process(target=_worker, args=(server.base_url, db_urls, ds, q, results)) for q in queues]
+        procs = [ctx.Process(target=_worker, args=(server.base_url, db_url, ds, q, results)) for q in queues]
         for proc in procs:
             proc.start()
         try:
@@ -177,7 +165,7 @@ def main() -> int:
                 proc.join(timeout=30)
                 if proc.is_alive():
                     proc.terminate()
-            emulator.close()
+    emulator.close()
     print(f"use = served ÷ (budget × {args.windows:g} windows), goal >= {USE_GOAL}; reserved / arrived = busiest "
           f"window-length span ÷ budget (reserved must stay <= 1); 429s must be 0")
     return 1 if missed else 0
